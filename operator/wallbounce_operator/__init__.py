@@ -1,0 +1,1 @@
+"""The WallBounceRollout operator: observe (Prometheus) → decide (pure ladder logic) → act (route weights, status)."""

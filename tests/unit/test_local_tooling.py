@@ -1,0 +1,64 @@
+"""Certificates, kubeconfigs and process helpers of the local stack (no servers)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from wallbounce_local import certs, controlplane, procs
+
+
+def test_client_certificate_carries_user_and_groups(tmp_path: Path) -> None:
+    ca = certs.CertificateAuthority(tmp_path, "client")
+    pair = ca.client("admin", "alice", ("system:masters", "devs"))
+    cert = x509.load_pem_x509_certificate(pair.cert_pem())
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "alice"
+    assert [a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)] == [
+        "system:masters", "devs"]
+    usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    ca_cert = x509.load_pem_x509_certificate(ca.files.cert_pem())
+    cert.verify_directly_issued_by(ca_cert)
+    assert oct(pair.key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_serving_certificate_names_ip_and_dns(tmp_path: Path) -> None:
+    ca = certs.CertificateAuthority(tmp_path, "server")
+    pair = ca.serving("apiserver", ["localhost", "127.0.0.1"])
+    sans = x509.load_pem_x509_certificate(pair.cert_pem()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+
+
+def test_kubeconfig_embeds_credentials(tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    controlplane.write_kubeconfig(path, "https://127.0.0.1:6443", b"CA", b"CERT", b"KEY", user="bob")
+    config = yaml.safe_load(path.read_text())
+    assert config["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:6443"
+    assert config["clusters"][0]["cluster"]["certificate-authority-data"] == "Q0E="
+    assert config["users"][0] == {"name": "bob", "user": {"client-certificate-data": "Q0VSVA==",
+                                                          "client-key-data": "S0VZ"}}
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_terminate_kills_the_whole_process_group(tmp_path: Path) -> None:
+    marker = str(tmp_path / "marker")
+    # a parent that ignores SIGTERM and has a child: both must be gone afterwards
+    script = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+              f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', {marker!r}]); "
+              "time.sleep(60)")
+    proc = procs.Process("sleeper", [sys.executable, "-c", script, marker], tmp_path / "log").start()
+    assert proc.pid is not None
+    for _ in range(100):
+        if len(procs.pids_mentioning(marker)) == 2:
+            break
+        subprocess.run(["sleep", "0.05"])
+    assert len(procs.pids_mentioning(marker)) == 2
+    proc.stop(timeout=1)
+    assert procs.pids_mentioning(marker) == []
