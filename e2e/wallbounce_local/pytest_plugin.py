@@ -2,6 +2,7 @@
 
 - ``control_plane`` (session): one etcd + kube-apiserver for the whole run; ``KUBECONFIG`` points at it.
 - ``kube`` (session): a ``kubernetes.client.ApiClient`` for that server.
+- ``third_party_crds`` (session): Gateway API, Istio, SMI and Prometheus Operator CRDs installed.
 - ``namespace``: a fresh namespace per test.
 - ``prometheus_factory``: starts real Prometheus servers with a scrape configuration; stops them after.
 
@@ -21,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from . import controlplane, procs, prometheus, testbin
+from . import controlplane, procs, prometheus, testbin, thirdparty
 
 _planes: list[controlplane.ControlPlane] = []
 
@@ -61,6 +62,15 @@ def kube(control_plane: controlplane.ControlPlane) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def kubectl(control_plane: controlplane.ControlPlane) -> Path:
     return testbin.binary("kubectl")
+
+
+@pytest.fixture(scope="session")
+def third_party_crds(kube: Any) -> list[str]:
+    """Gateway API, Istio networking, SMI split and Prometheus Operator CRDs, from their Go modules."""
+    try:
+        return thirdparty.install(kube, list(thirdparty.SOURCES))
+    except thirdparty.ThirdPartyError as exc:
+        pytest.fail(f"third-party CRDs could not be installed: {exc}", pytrace=False)
 
 
 @pytest.fixture
