@@ -94,8 +94,23 @@ def terminate(pid: int, timeout: float = 10.0) -> None:
         time.sleep(0.05)
     _signal(pid, group, signal.SIGKILL)
     deadline = time.monotonic() + 5
-    while pid_alive(pid) and time.monotonic() < deadline:
+    while (pid_alive(pid) or (group is not None and _group_members(group))) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _group_members(group: int) -> list[int]:
+    """Live (non-zombie) processes of a process group."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == group:
+            members.append(int(entry.name))
+    return members
 
 
 def _group_of(pid: int) -> int | None:

@@ -1,0 +1,156 @@
+"""A traffic exporter for operator tests and benchmarks: serves the service's metrics contract
+(design.md) for any number of fake Services, each with a traffic profile a test controls at run
+time: requests per second, error ratio, latency, consensus confidence, cost per request.
+
+Series carry their own ``namespace`` and ``service`` labels (scrape with ``honor_labels: true``),
+so one process stands in for the stable and canary Deployments of many rollouts.
+
+    python -m wallbounce_local.exporter --port P
+    POST   /profiles   {"namespace", "service", "variant", "rps", "errorRatio", "latency", "confidence", "cost"}
+    DELETE /profiles   {"namespace", "service"}   (its series disappear: NoData)
+    GET    /metrics
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 15, 30, 60, 120, 300, 600)
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+@dataclass
+class Profile:
+    namespace: str
+    service: str
+    variant: str = "canary"
+    rps: float = 50.0
+    error_ratio: float = 0.0
+    latency: float = 0.8
+    confidence: float = 0.9
+    cost: float = 0.001
+    # accumulated state
+    requests: float = 0.0
+    errors: float = 0.0
+    latency_buckets: list[float] = field(default_factory=lambda: [0.0] * len(LATENCY_BUCKETS))
+    confidence_buckets: list[float] = field(default_factory=lambda: [0.0] * len(CONFIDENCE_BUCKETS))
+    latency_sum: float = 0.0
+    confidence_sum: float = 0.0
+    confidence_count: float = 0.0
+    cost_sum: float = 0.0
+
+    def advance(self, seconds: float) -> None:
+        n = self.rps * seconds
+        if n <= 0:
+            return
+        self.requests += n
+        self.errors += n * self.error_ratio
+        for i, le in enumerate(LATENCY_BUCKETS):
+            if self.latency <= le:
+                self.latency_buckets[i] += n
+        self.latency_sum += n * self.latency
+        answered = n * (1 - self.error_ratio)
+        for i, le in enumerate(CONFIDENCE_BUCKETS):
+            if self.confidence <= le:
+                self.confidence_buckets[i] += answered
+        self.confidence_sum += answered * self.confidence
+        self.confidence_count += answered
+        self.cost_sum += n * self.cost
+
+
+def _cumulative(buckets: list[float], bounds: tuple[float, ...], total: float) -> list[tuple[str, float]]:
+    return [(repr(float(b)), v) for b, v in zip(bounds, buckets, strict=True)] + [("+Inf", total)]
+
+
+class TrafficCollector:
+    def __init__(self) -> None:
+        self.profiles: dict[tuple[str, str], Profile] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        req = CounterMetricFamily("wallbounce_requests", "Requests", labels=[
+            "namespace", "service", "variant", "task_type", "outcome"])
+        dur = HistogramMetricFamily("wallbounce_request_duration_seconds", "Latency",
+                                    labels=["namespace", "service", "variant", "task_type"])
+        conf = HistogramMetricFamily("wallbounce_consensus_confidence", "Confidence",
+                                     labels=["namespace", "service", "variant", "task_type"])
+        cost = CounterMetricFamily("wallbounce_cost_usd", "Cost", labels=["namespace", "service", "variant",
+                                                                         "provider"])
+        for p in self.profiles.values():
+            base = [p.namespace, p.service, p.variant]
+            req.add_metric([*base, "basic", "success"], p.requests - p.errors)
+            req.add_metric([*base, "basic", "error"], p.errors)
+            dur.add_metric([*base, "basic"], _cumulative(p.latency_buckets, LATENCY_BUCKETS, p.requests),
+                           p.latency_sum)
+            conf.add_metric([*base, "basic"], _cumulative(p.confidence_buckets, CONFIDENCE_BUCKETS,
+                                                          p.confidence_count), p.confidence_sum)
+            cost.add_metric([*base, "gemini"], p.cost_sum)
+        yield from (req, dur, conf, cost)
+
+
+def make_app(tick: float = 0.1) -> web.Application:
+    collector = TrafficCollector()
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)  # type: ignore[arg-type]
+
+    async def advance(app: web.Application) -> Any:
+        async def loop() -> None:
+            last = time.monotonic()
+            while True:
+                await asyncio.sleep(tick)
+                now = time.monotonic()
+                for p in collector.profiles.values():
+                    p.advance(now - last)
+                last = now
+
+        task = asyncio.create_task(loop())
+        yield
+        task.cancel()
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def set_profile(request: web.Request) -> web.Response:
+        body = await request.json()
+        key = (str(body["namespace"]), str(body["service"]))
+        p = collector.profiles.get(key) or Profile(*key)
+        for attr, name in (("variant", "variant"), ("rps", "rps"), ("error_ratio", "errorRatio"),
+                           ("latency", "latency"), ("confidence", "confidence"), ("cost", "cost")):
+            if name in body:
+                setattr(p, attr, type(getattr(p, attr))(body[name]))
+        collector.profiles[key] = p
+        return web.json_response({"profiles": len(collector.profiles)})
+
+    async def drop_profile(request: web.Request) -> web.Response:
+        body = await request.json()
+        collector.profiles.pop((str(body["namespace"]), str(body["service"])), None)
+        return web.json_response({"profiles": len(collector.profiles)})
+
+    app = web.Application()
+    app.cleanup_ctx.append(advance)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/profiles", set_profile)
+    app.router.add_delete("/profiles", drop_profile)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wallbounce_local.exporter")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    web.run_app(make_app(), host=args.host, port=args.port, print=None, access_log=None)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Canary analysis: PromQL (queries.py, prometheus.py), statistics (stats.py) and verdicts (verdict.py)."""

@@ -1,0 +1,59 @@
+"""``wallbounce``: the console script that runs the operator (``wallbounce operator``) or the
+wall-bounce service (``wallbounce service``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _operator(args: argparse.Namespace) -> int:
+    import kopf
+
+    from . import handlers  # noqa: F401 - registers the handlers
+
+    json_logs = args.log_format == "json"
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    if not args.verbose:  # Kopf reports every watch event's handler at INFO: too loud for thousands
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    memo = kopf.Memo(metrics_port=args.metrics_port, metrics_host=args.metrics_host, tick=args.tick,
+                     query_timeout=args.query_timeout)
+    namespaces = args.namespace or []
+    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=memo)
+    return 0
+
+
+def _service(argv: list[str]) -> int:
+    from wallbounce_service.cli import main as service_main
+
+    return int(service_main(argv))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "service":
+        return _service(argv[1:])
+    parser = argparse.ArgumentParser(prog="wallbounce", description="wallbounce-rollouts")
+    sub = parser.add_subparsers(dest="command", required=True)
+    op = sub.add_parser("operator", help="run the WallBounceRollout operator")
+    scope = op.add_mutually_exclusive_group()
+    scope.add_argument("--namespace", "-n", action="append", help="watch only this namespace (repeatable)")
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
+    op.add_argument("--metrics-port", type=int, default=8080, help="port of /metrics and /healthz (default 8080)")
+    op.add_argument("--metrics-host", default="0.0.0.0", help="address of /metrics and /healthz")  # noqa: S104
+    op.add_argument("--log-format", choices=["json", "text"], default="text")
+    op.add_argument("--verbose", "-v", action="store_true")
+    op.add_argument("--tick", type=float, default=1.0, help=argparse.SUPPRESS)
+    op.add_argument("--query-timeout", type=float, default=5.0, help="Prometheus query timeout in seconds")
+    sub.add_parser("service", help="run the wall-bounce service (see `wallbounce service --help`)")
+    args = parser.parse_args(argv)
+    if args.command == "operator":
+        return _operator(args)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

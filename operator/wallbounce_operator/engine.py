@@ -1,0 +1,215 @@
+"""The analysis loop: one task for every rollout of the operator.
+
+Kopf's watch feeds ``observe_event`` with each rollout's latest body. Every second the loop picks
+the rollouts that need attention — their analysis interval elapsed, or something a human did
+(an action annotation, a spec change, a new rollout) — asks Prometheus for all of their canaries
+in one batch, and reconciles each: observe (Deployment, route) → decide (pure) → act (status, then
+route weights, then events). Status is written with the resourceVersion that was read, so a stale
+view is refused by the API server (409) instead of promoting twice; the next tick decides again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from kubernetes import client
+
+from . import metrics
+from .analysis.prometheus import PrometheusSource, Target
+from .kube import Conflict, Gone, Kube
+from .ladder import decide
+from .model import ACTION_ANNOTATION, TERMINAL, Inputs, Observation, Phase, RolloutSpec, RouteState, parse_time
+from .routers import MESHES, TrafficRouter
+
+log = logging.getLogger("wallbounce.engine")
+
+Key = tuple[str, str]
+
+
+def _rv(body: dict[str, Any]) -> int:
+    try:
+        return int(body["metadata"].get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class Engine:
+    def __init__(self, api: client.ApiClient, *, source: PrometheusSource | None = None, tick: float = 1.0,
+                 concurrency: int = 16) -> None:
+        self.kube = Kube(api)
+        self.source = source or PrometheusSource()
+        self.routers = {kind: TrafficRouter(api, mesh) for kind, mesh in MESHES.items()}
+        self.tick_period = tick
+        self.rollouts: dict[Key, dict[str, Any]] = {}
+        self.next_check: dict[Key, float] = {}
+        self.dirty: set[Key] = set()
+        self.pending_action: dict[Key, str] = {}
+        self.in_flight: set[Key] = set()
+        self.health = metrics.Health()
+        self._limit = asyncio.Semaphore(concurrency)
+
+    # ----- fed by Kopf's watch --------------------------------------------------------------------
+
+    def observe_event(self, event_type: str | None, body: dict[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        if event_type == "DELETED":
+            self.rollouts.pop(key, None)
+            self.next_check.pop(key, None)
+            self.dirty.discard(key)
+            self.pending_action.pop(key, None)
+            metrics.forget(*key)
+            log.info("rollout %s/%s deleted: its route is left as it is", *key)
+            return
+        current = self.rollouts.get(key)
+        if current is not None and _rv(current) > _rv(body):
+            return  # we already hold a newer version (our own write came back first)
+        self.rollouts[key] = body
+        if key not in self.next_check:
+            self.next_check[key] = self._first_check(body)
+        status = body.get("status") or {}
+        if (not status.get("phase") or (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
+                or status.get("observedGeneration") != meta.get("generation")):
+            self.dirty.add(key)
+
+    def _first_check(self, body: dict[str, Any]) -> float:
+        """Resume the analysis schedule from ``status.lastAnalysisAt`` (restart-safe), else one interval on."""
+        try:
+            interval = RolloutSpec.from_dict(body.get("spec") or {}).interval
+        except (KeyError, ValueError, TypeError):
+            interval = 30.0
+        last = parse_time((body.get("status") or {}).get("lastAnalysisAt"))
+        if last is None:
+            return time.monotonic() + interval
+        since = (dt.datetime.now(dt.UTC) - last).total_seconds()
+        return time.monotonic() + max(0.0, interval - since)
+
+    # ----- the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.tick()
+            except Exception:  # the loop must outlive any one bad tick
+                log.exception("analysis tick failed")
+            self.health.beat()
+            await asyncio.sleep(max(0.0, self.tick_period - (time.monotonic() - started)))
+
+    async def tick(self) -> None:
+        now_m = time.monotonic()
+        periodic = [k for k in self.rollouts if now_m >= self.next_check.get(k, 0) and k not in self.in_flight]
+        urgent = [k for k in self.dirty if k in self.rollouts and k not in self.in_flight and k not in periodic]
+        self.dirty.difference_update(urgent)
+        self.dirty.difference_update(periodic)
+        targets = []
+        specs: dict[Key, RolloutSpec] = {}
+        for key in periodic:
+            body = self.rollouts[key]
+            try:
+                spec = RolloutSpec.from_dict(body.get("spec") or {})
+            except (KeyError, ValueError, TypeError) as exc:
+                log.error("rollout %s/%s has an unusable spec: %s", *key, exc)
+                self.next_check[key] = now_m + 30
+                continue
+            specs[key] = spec
+            self.next_check[key] = now_m + spec.interval
+            status = body.get("status") or {}
+            if status.get("phase") in (Phase.PROGRESSING, Phase.HOLDING) and int(status.get("weight") or 0) > 0:
+                targets.append(Target(key[0], key[1], spec))
+        observations = await self.source.observe(targets) if targets else {}
+        self._publish_lag()
+        jobs = [self._reconcile(k, observations.get(k), analysis=True) for k in specs]
+        jobs += [self._reconcile(k, None, analysis=False) for k in urgent]
+        if jobs:
+            await asyncio.gather(*jobs)
+        metrics.count_phases([b.get("status") or {} for b in self.rollouts.values()])
+
+    def _publish_lag(self) -> None:
+        now = dt.datetime.now(dt.UTC)
+        ages = []
+        for body in self.rollouts.values():
+            status = body.get("status") or {}
+            if status.get("phase") in (Phase.PROGRESSING, Phase.HOLDING) and int(status.get("weight") or 0) > 0:
+                last = parse_time(status.get("lastAnalysisAt")) or parse_time(status.get("stepStartedAt"))
+                if last:
+                    ages.append((now - last).total_seconds())
+        metrics.TICK_LAG.set(max(ages) if ages else 0)
+
+    async def _reconcile(self, key: Key, observation: Observation | None, *, analysis: bool) -> None:
+        if key in self.in_flight:
+            return
+        self.in_flight.add(key)
+        try:
+            async with self._limit:
+                with metrics.RECONCILE.time():
+                    await self._reconcile_one(key, observation, analysis)
+        except Conflict:
+            self.dirty.add(key)  # someone wrote meanwhile: decide again from the fresh object next tick
+        except Gone:
+            self.rollouts.pop(key, None)
+        except Exception:
+            log.exception("reconciling %s/%s failed; its state is unchanged", *key)
+        finally:
+            self.in_flight.discard(key)
+
+    async def _reconcile_one(self, key: Key, observation: Observation | None, analysis: bool) -> None:
+        namespace, name = key
+        body = self.rollouts.get(key)
+        if body is None:
+            return
+        spec = RolloutSpec.from_dict(body.get("spec") or {})
+        meta = body["metadata"]
+        annotation = (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
+        if annotation:
+            # consume the request first: at most once, never a double promotion after a crash
+            body = await self.kube.clear_action(namespace, name, meta.get("resourceVersion"))
+            self._remember(key, body)
+            self.pending_action[key] = annotation
+            meta = body["metadata"]
+        status: dict[str, Any] = dict(body.get("status") or {})
+        phase = status.get("phase")
+        canary = await self.kube.canary(namespace, spec.canary.deployment)
+        router = self.routers[spec.routing.kind]
+        route: RouteState | None = await router.read(namespace, spec.routing.name, spec)
+        if observation is None and analysis and phase in (Phase.PROGRESSING, Phase.HOLDING) \
+                and int(status.get("weight") or 0) > 0:
+            observation = Observation(error="no observation this tick")
+        inputs = Inputs(
+            now=dt.datetime.now(dt.UTC),
+            observation=observation if analysis else None,
+            canary_available=canary.available,
+            canary_revision=canary.revision,
+            route=route,
+            action=self.pending_action.get(key),
+            generation=meta.get("generation"),
+        )
+        decision = decide(spec, status, inputs)
+        if decision.status != status:
+            body = await self.kube.patch_status(namespace, name, decision.status, status, meta.get("resourceVersion"))
+            self._remember(key, body)
+        self.pending_action.pop(key, None)
+
+        if route is not None and route.weight is not None and route.weight != decision.weight:
+            written = await router.write(namespace, spec.routing.name, spec, decision.weight)
+            if written.problem:
+                log.warning("route of %s/%s: %s", namespace, name, written.problem)
+                self.dirty.add(key)
+        for event in decision.events:
+            metrics.TRANSITIONS.labels(namespace, name, event.reason).inc()
+            await self.kube.emit(body, event)
+            log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
+        if decision.verdict is not None:
+            metrics.VERDICTS.labels(namespace, name, str(decision.verdict)).inc()
+        metrics.publish(namespace, name, decision.status)
+        if decision.status.get("phase") in TERMINAL:
+            self.pending_action.pop(key, None)
+
+    def _remember(self, key: Key, body: dict[str, Any]) -> None:
+        current = self.rollouts.get(key)
+        if current is None or _rv(body) >= _rv(current):
+            self.rollouts[key] = body

@@ -1,0 +1,48 @@
+"""Kopf handlers, kept thin: the watch feeds the engine; startup starts the engine's loop and the
+metrics endpoint; cleanup stops them. No finalizers are added (deleting a rollout never blocks) and
+Kopf stores no state in the objects (no drift for Argo CD)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+
+from . import metrics
+from .analysis.prometheus import PrometheusSource
+from .engine import Engine
+from .kube import api_client
+from .model import GROUP, PLURAL, VERSION
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.peering.standalone = True
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    engine = Engine(api_client(), source=PrometheusSource(timeout=float(memo.get("query_timeout", 5.0))),
+                    tick=float(memo.get("tick", 1.0)))
+    memo.engine = engine
+    memo.http = await metrics.serve(int(memo.get("metrics_port", 8080)), engine.health,
+                                    host=str(memo.get("metrics_host", "0.0.0.0")))  # noqa: S104
+    memo.loop_task = asyncio.create_task(engine.run(), name="wallbounce-analysis-loop")
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("loop_task")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    http = memo.get("http")
+    if http is not None:
+        await http.cleanup()
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def on_rollout(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.engine.observe_event(event.get("type"), dict(event["object"]))

@@ -1,0 +1,133 @@
+"""Kubernetes I/O of the operator (blocking client calls run off the event loop): the rollout's
+status (merge patch guarded by resourceVersion, so a stale view can never double-promote), its
+action annotation, the canary Deployment's availability and revision, and Events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, cast
+
+from kubernetes import client, config
+
+from .model import ACTION_ANNOTATION, GROUP, KIND, PLURAL, VERSION, Event
+
+log = logging.getLogger("wallbounce.kube")
+
+
+class Conflict(RuntimeError):
+    """Someone else changed the object since we read it (HTTP 409): re-read and decide again."""
+
+
+class Gone(RuntimeError):
+    """The object was deleted (HTTP 404)."""
+
+
+def api_client() -> client.ApiClient:
+    """In a Pod: the in-cluster config; elsewhere: the current kubeconfig."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+        return client.ApiClient()
+    except config.ConfigException:
+        return cast(client.ApiClient, config.new_client_from_config())  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class CanaryState:
+    available: bool
+    revision: str | None
+    problem: str | None = None
+
+
+def template_hash(deployment: dict[str, Any]) -> str:
+    template = (deployment.get("spec") or {}).get("template") or {}
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.objects = client.CustomObjectsApi(api)
+        self.apps = client.AppsV1Api(api)
+        self.core = client.CoreV1Api(api)
+
+    # ----- the rollout -----
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any], old: dict[str, Any],
+                           resource_version: str | None) -> dict[str, Any]:
+        """Merge-patch status to ``status`` (keys gone from ``old`` are deleted); 409 → Conflict."""
+        body_status: dict[str, Any] = dict(status)
+        for key in old:
+            if key not in status:
+                body_status[key] = None
+        body: dict[str, Any] = {"status": body_status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return await self._call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
+                                PLURAL, name, body)
+
+    async def clear_action(self, namespace: str, name: str, resource_version: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"metadata": {"annotations": {ACTION_ANNOTATION: None}}}
+        if resource_version:
+            body["metadata"]["resourceVersion"] = resource_version
+        return await self._call(self.objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
+                                name, body)
+
+    async def get_rollout(self, namespace: str, name: str) -> dict[str, Any]:
+        return await self._call(self.objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+
+    async def _call(self, fn: Any, *args: Any) -> dict[str, Any]:
+        try:
+            return dict(await asyncio.to_thread(fn, *args))
+        except client.ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(str(exc.reason)) from exc
+            if exc.status == 404:
+                raise Gone(str(exc.reason)) from exc
+            raise
+
+    # ----- the canary Deployment -----
+
+    async def canary(self, namespace: str, deployment: str) -> CanaryState:
+        try:
+            resp: Any = await asyncio.to_thread(self.apps.read_namespaced_deployment, deployment, namespace,
+                                                _preload_content=False)
+            obj = json.loads(resp.data)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return CanaryState(False, None, f"Deployment {namespace}/{deployment} not found")
+            return CanaryState(False, None, f"reading Deployment {namespace}/{deployment}: HTTP {exc.status}")
+        available = int((obj.get("status") or {}).get("availableReplicas") or 0)
+        return CanaryState(available > 0, template_hash(obj))
+
+    # ----- events -----
+
+    async def emit(self, rollout: dict[str, Any], event: Event) -> None:
+        meta = rollout["metadata"]
+        now = dt.datetime.now(dt.UTC)
+        body = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]),
+            involved_object=client.V1ObjectReference(api_version=f"{GROUP}/{VERSION}", kind=KIND,
+                                                     name=meta["name"], namespace=meta["namespace"],
+                                                     uid=meta.get("uid"), resource_version=meta.get("resourceVersion")),
+            reason=event.reason,
+            message=event.message[:1024],
+            type=event.type,
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component="wallbounce-operator"),
+            reporting_component="wallbounce.dev/operator",
+            reporting_instance="wallbounce-operator",
+        )
+        try:
+            await asyncio.to_thread(self.core.create_namespaced_event, meta["namespace"], body)
+        except client.ApiException as exc:  # an event lost is not worth failing the reconcile
+            log.warning("could not post event %s for %s/%s: HTTP %s", event.reason, meta["namespace"],
+                        meta["name"], exc.status)
