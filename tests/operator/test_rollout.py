@@ -52,8 +52,9 @@ def test_the_whole_ladder_to_completed(cluster: Cluster, exporter: Exporter, pro
     times = [h["time"] for h in status["history"]]
     assert len(times) == 7
     text = operator.metrics()
-    assert 'wallbounce_operator_rollout_weight{namespace="%s",rollout="walk"} 50.0' % cluster.ns in text
-    assert 'wallbounce_operator_verdicts_total{namespace="%s",rollout="walk",verdict="Pass"}' % cluster.ns in text
+    labels = f'namespace="{cluster.ns}",rollout="walk"'
+    assert f"wallbounce_operator_rollout_weight{{{labels}}} 50.0" in text
+    assert f'wallbounce_operator_verdicts_total{{{labels},verdict="Pass"}}' in text
 
 
 @pytest.mark.parametrize("strategy", ["Emergency", "Gradual"])

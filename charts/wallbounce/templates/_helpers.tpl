@@ -1,0 +1,51 @@
+{{/* Release-scoped name prefix. */}}
+{{- define "wallbounce.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "wallbounce.operatorName" -}}
+{{- printf "%s-operator" (include "wallbounce.fullname" .) -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "wallbounce.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/part-of: wallbounce
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
+
+{{- define "wallbounce.operatorSelector" -}}
+app.kubernetes.io/name: wallbounce-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Service selector of one variant: (dict "root" $ "variant" "stable") */}}
+{{- define "wallbounce.serviceSelector" -}}
+app.kubernetes.io/name: {{ .root.Values.service.name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- if .variant }}
+wallbounce.dev/variant: {{ .variant }}
+{{- end }}
+{{- end -}}
+
+{{- define "wallbounce.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "wallbounce.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+{{- end -}}

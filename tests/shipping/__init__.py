@@ -1,0 +1,1 @@
+"""Tests of the shipping artifacts: images, manifests, Helm chart, alerts, dashboard, Argo CD."""

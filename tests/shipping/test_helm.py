@@ -1,0 +1,147 @@
+"""The Helm chart: ``helm lint --strict`` clean, ``helm template`` for the default values and for each
+router accepted by a real API server (dry-run, CRDs installed), the values schema rejecting wrong types,
+the chart's CRD byte-identical to crds/, and the chart rendering the same objects as the kustomize base."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.shipping.conftest import Cluster
+from tests.shipping.support import CHART, CRD, MANIFESTS, ROUTERS, documents, dry_run, run
+
+MONITORING = ["--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true"]
+
+
+def template(helm: Path, namespace: str, *args: str) -> list[dict[str, Any]]:
+    return documents(run([helm, "template", "wb", CHART, "--namespace", namespace, *args]).stdout)
+
+
+def test_helm_lint_is_clean(helm: Path) -> None:
+    proc = run([helm, "lint", "--strict", CHART, *MONITORING])
+    assert "1 chart(s) linted, 0 chart(s) failed" in proc.stdout
+    assert "[WARNING]" not in proc.stdout and "[ERROR]" not in proc.stdout, proc.stdout
+    for router in ROUTERS:
+        run([helm, "lint", "--strict", CHART, "--set", f"router={router}"])
+
+
+def test_default_values_are_accepted_by_the_api_server(helm: Path, cluster: Cluster, namespace: str) -> None:
+    objects = template(helm, namespace)
+    dry_run(cluster.kubectl, cluster.kubeconfig, objects)
+    kinds = {o["kind"] for o in objects}
+    assert {"Deployment", "Service", "ConfigMap", "HTTPRoute", "WallBounceRollout", "ClusterRole"} <= kinds
+    assert not kinds & {"ServiceMonitor", "PrometheusRule"}, "monitoring CRD objects are opt-in"
+
+
+@pytest.mark.parametrize("router", ROUTERS)
+def test_each_router_is_accepted_by_the_api_server(helm: Path, cluster: Cluster, namespace: str,
+                                                   router: str) -> None:
+    objects = template(helm, namespace, "--set", f"router={router}", *MONITORING)
+    dry_run(cluster.kubectl, cluster.kubeconfig, objects)
+    route_kind = {"gatewayAPI": "HTTPRoute", "istio": "VirtualService", "smi": "TrafficSplit"}[router]
+    assert {o["kind"] for o in objects} & {"HTTPRoute", "VirtualService", "TrafficSplit"} == {route_kind}
+    rollout = next(o for o in objects if o["kind"] == "WallBounceRollout")
+    assert list(rollout["spec"]["trafficRouting"]) == [router]
+    assert {o["kind"] for o in objects} >= {"ServiceMonitor", "PrometheusRule", "ConfigMap"}
+
+
+def test_custom_ladder_and_watched_namespaces(helm: Path, cluster: Cluster, namespace: str) -> None:
+    objects = template(
+        helm, namespace, "--set", "rollout.phases[0].weight=5", "--set", "rollout.phases[0].duration=1m",
+        "--set", "rollout.phases[1].weight=50", "--set", "rollout.rollbackStrategy=Gradual",
+        "--set", "operator.watchNamespaces={llm,team-b}", "--set", "service.redisUrl=redis://redis:6379/0")
+    dry_run(cluster.kubectl, cluster.kubeconfig, objects)
+    rollout = next(o for o in objects if o["kind"] == "WallBounceRollout")
+    assert [p["weight"] for p in rollout["spec"]["phases"]] == [5, 50]
+    operator = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-operator"))
+    assert operator["spec"]["template"]["spec"]["containers"][0]["args"][:4] == [
+        "--namespace", "llm", "--namespace", "team-b"]
+
+
+def test_the_crd_rejects_a_bad_ladder_from_values(helm: Path, cluster: Cluster, namespace: str) -> None:
+    objects = template(helm, namespace, "--set", "rollout.phases[0].weight=50", "--set", "rollout.phases[1].weight=5")
+    rollout = [o for o in objects if o["kind"] == "WallBounceRollout"]
+    proc = run([cluster.kubectl, "--kubeconfig", cluster.kubeconfig, "apply", "--dry-run=server", "-f", "-"],
+               input_text=yaml.safe_dump_all(rollout), check=False)
+    assert proc.returncode != 0 and "phases" in proc.stderr
+
+
+@pytest.mark.parametrize(("value", "complaint"), [
+    ("service.stable.replicas=two", "/service/stable/replicas"),
+    ("router=linkerd", "/router"),
+    ("operator.metricsPort=eighty", "/operator/metricsPort"),
+    ("rollout.confidenceLevel=1", "/rollout/confidenceLevel"),
+    ("rollout.interval=soon", "/rollout/interval"),
+    ("serviceMonitor.enabled=maybe", "/serviceMonitor/enabled"),
+    ("typo=1", "typo"),
+])
+def test_values_schema_rejects_wrong_values(helm: Path, value: str, complaint: str) -> None:
+    proc = run([helm, "template", "wb", CHART, "--set", value], check=False)
+    assert proc.returncode != 0, f"--set {value} was accepted"
+    assert "values don't meet the specifications of the schema" in proc.stderr
+    assert complaint in proc.stderr
+
+
+def test_the_chart_crd_is_byte_identical_to_crds(helm: Path) -> None:
+    assert (CHART / "crds" / "wallbouncerollouts.yaml").read_bytes() == CRD.read_bytes(), (
+        "charts/wallbounce/crds/wallbouncerollouts.yaml drifted from crds/: copy it again")
+    assert sorted(p.name for p in (CHART / "crds").iterdir()) == ["wallbouncerollouts.yaml"]
+    with_crds = documents(run([helm, "template", "wb", CHART, "--include-crds"]).stdout)
+    assert any(o["kind"] == "CustomResourceDefinition" for o in with_crds)
+
+
+def test_no_secret_value_in_the_chart(helm: Path) -> None:
+    objects = template(helm, "llm", *MONITORING)
+    assert not [o for o in objects if o["kind"] == "Secret"]
+    for dep in (o for o in objects if o["kind"] == "Deployment"):
+        for env in dep["spec"]["template"]["spec"]["containers"][0].get("env", []):
+            if env["name"].endswith("_API_KEY"):
+                assert "value" not in env and env["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+def test_chart_matches_the_kustomize_base(helm: Path, cluster: Cluster) -> None:
+    """Same kinds of objects, same container contract (args, env names, probes, security), same RBAC."""
+    chart = template(helm, "wallbounce", *MONITORING, "--set", "rollout.create=false")
+    base = documents(run([cluster.kubectl, "kustomize", MANIFESTS / "base"]).stdout)
+
+    def count(objects: list[dict[str, Any]]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for o in objects:
+            if o["kind"] not in {"Namespace", "CustomResourceDefinition"}:
+                out[o["kind"]] = out.get(o["kind"], 0) + 1
+        return out
+
+    assert count(chart) == count(base)
+
+    def container(objects: list[dict[str, Any]], suffix: str) -> dict[str, Any]:
+        dep = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith(suffix))
+        c = dict(dep["spec"]["template"]["spec"]["containers"][0])
+        c["env"] = sorted(e["name"] for e in c.get("env", []))
+        return {k: c[k] for k in ("args", "env", "livenessProbe", "readinessProbe", "securityContext", "ports")}
+
+    for suffix in ("-stable", "-canary", "-operator"):
+        assert container(chart, suffix) == container(base, suffix), suffix
+
+    def rules(objects: list[dict[str, Any]]) -> Any:
+        return next(o for o in objects if o["kind"] == "ClusterRole")["rules"]
+
+    assert rules(chart) == rules(base)
+    chart_rule = next(o for o in chart if o["kind"] == "PrometheusRule")
+    base_rule = next(o for o in base if o["kind"] == "PrometheusRule")
+    assert chart_rule["spec"] == base_rule["spec"]
+
+
+def test_chart_service_monitors_select_the_right_services(helm: Path) -> None:
+    objects = template(helm, "llm", *MONITORING)
+    services = [o for o in objects if o["kind"] == "Service"]
+    selected: dict[str, list[str]] = {}
+    for monitor in (o for o in objects if o["kind"] == "ServiceMonitor"):
+        labels = monitor["spec"]["selector"]["matchLabels"].items()
+        relabelings = monitor["spec"]["endpoints"][0]["relabelings"]
+        job = next(r["replacement"] for r in relabelings if r["targetLabel"] == "job")
+        selected[job] = sorted(s["metadata"]["name"] for s in services if labels <= s["metadata"]["labels"].items())
+    assert selected == {"wallbounce-service": ["techsapo-canary", "techsapo-stable"],
+                        "wallbounce-operator": ["wb-wallbounce-operator-metrics"]}
