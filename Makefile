@@ -30,7 +30,7 @@ testbin:
 testbin-all:
 	@bash testbin/build.sh all >/dev/null
 
-test: lint system-deps testbin
+test: lint system-deps testbin-all
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv

@@ -81,8 +81,9 @@ class Prometheus:
         binary = prometheus_binary()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.write_config()
+        keep = self.port  # a restarted server keeps its address (clients are configured with it)
         for attempt in range(3):
-            self.port = procs.free_port()
+            self.port = keep if keep and attempt == 0 else procs.free_port()
             self.log.write_text("")
             self.process = procs.Process(
                 "prometheus",

@@ -125,6 +125,19 @@ def test_prometheus_down_never_promotes_then_resume(cluster: Cluster, exporter: 
     assert "Prometheus" in status["analysis"]["reason"]
     assert (status["step"], status["weight"]) == (2, 2)  # held where it was
     assert cluster.route_weights() == (98, 2)
+    assert "Prometheus" in cluster.events("blind")[-1][1] or "AnalysisError" in cluster.reasons("blind")
+
+    # Prometheus comes back on the same address; a human resumes; the canary is judged again
+    own.start()
+    wait_for("Prometheus back with a full window of fresh samples", lambda: own.query(
+        f'min(count_over_time(wallbounce_requests_total{{namespace="{cluster.ns}"}}[8s])) >= 7'), timeout=30)
+    cluster.objects.patch_namespaced_custom_object("wallbounce.dev", "v1alpha1", cluster.ns, "wallbouncerollouts",
+                                                   "blind", {"metadata": {"annotations": {
+                                                       "wallbounce.dev/action": "resume"}}})
+    status = wait_for("a Pass after the resume", lambda: (s := cluster.status("blind")).get("analysis", {}).get(
+        "verdict") == "Pass" and s, timeout=60)
+    assert status["phase"] == "Progressing" and status["consecutiveErrors"] == 0
+    assert "Resumed" in cluster.reasons("blind")
 
 
 def test_a_manual_weight_edit_is_reasserted(cluster: Cluster, exporter: Exporter, prometheus: Prometheus,

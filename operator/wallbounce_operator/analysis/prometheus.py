@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_api_client import PrometheusConnect
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
 from .. import metrics
@@ -171,8 +172,13 @@ class PrometheusSource:
 
 
 def _describe(exc: BaseException, address: str) -> str:
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    """A short, human reason (the full exception goes to the operator's log at debug level)."""
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | requests.Timeout):
         return f"Prometheus at {address} did not answer in time"
+    if isinstance(exc, requests.ConnectionError):
+        return f"Prometheus at {address} is unreachable (connection failed)"
+    if isinstance(exc, PrometheusApiClientException):
+        return f"Prometheus at {address} refused the query: {str(exc)[:200]}"
     text = str(exc) or type(exc).__name__
     if len(text) > 300:
         text = text[:300] + "…"
