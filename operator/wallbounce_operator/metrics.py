@@ -7,11 +7,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 from .model import PauseReason, Phase
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)  # the operator's RSS and CPU, for dashboards and the scale benchmark
 
 ROLLOUTS = Gauge("wallbounce_operator_rollouts", "Rollouts in each phase", ["phase"], registry=REGISTRY)
 WEIGHT = Gauge("wallbounce_operator_rollout_weight", "Current canary weight (percent)", ["namespace", "rollout"],

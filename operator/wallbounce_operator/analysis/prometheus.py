@@ -87,9 +87,9 @@ class PrometheusSource:
 
     def _client(self, address: str) -> PrometheusConnect:
         if address not in self._clients:
-            # one attempt per tick: the next tick is the retry
-            self._clients[address] = PrometheusConnect(url=address, disable_ssl=False, retry=Retry(total=0),
-                                                       timeout=self.timeout)
+            # one attempt per tick (the next tick is the retry); read=False surfaces a read timeout as such
+            self._clients[address] = PrometheusConnect(url=address, disable_ssl=False,
+                                                       retry=Retry(total=0, read=False), timeout=self.timeout)
         return self._clients[address]
 
     async def _query(self, address: str, promql: str, at: float) -> Any:

@@ -1,0 +1,219 @@
+"""Configuration of the wall-bounce service: pydantic-settings from environment variables plus an optional YAML file.
+
+Precedence (highest first): constructor arguments, environment variables (prefix ``WALLBOUNCE_``, nested keys
+separated by ``__``), the YAML file named by ``WALLBOUNCE_CONFIG_FILE`` (a ConfigMap mount), then the defaults below.
+API keys and base URLs are *not* here: each SDK reads its own environment variables (``OPENAI_API_KEY``,
+``ANTHROPIC_API_KEY``, ``GEMINI_API_KEY``/``GOOGLE_API_KEY`` and the matching base URLs); see ``providers``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+ProviderName = Literal["openai", "gemini", "anthropic"]
+TaskType = Literal["basic", "premium", "critical"]
+PROVIDER_NAMES: tuple[ProviderName, ...] = ("openai", "gemini", "anthropic")
+_DEFAULT_FALLBACK: tuple[ProviderName, ...] = ("gemini", "anthropic", "openai")
+
+#: Version of the built-in price table below (list prices per million tokens, checked 2026-11).
+PRICE_TABLE_VERSION = "2026-11-24"
+
+
+class Price(BaseModel):
+    """List price of one model in USD per million tokens; ``*_above`` apply past ``tier_threshold`` prompt tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    tier_threshold: int | None = Field(default=None, ge=1)
+    input_above: float | None = Field(default=None, ge=0)
+    output_above: float | None = Field(default=None, ge=0)
+
+
+def _default_prices() -> dict[str, Price]:
+    return {
+        "gpt-5": Price(input=1.25, output=10.0, cached_input=0.125),
+        "gemini-2.5-pro": Price(
+            input=1.25, output=10.0, cached_input=0.125, tier_threshold=200_000, input_above=2.5, output_above=15.0
+        ),
+        "claude-sonnet-4-5": Price(input=3.0, output=15.0, cached_input=0.30, cache_write=3.75),
+        "claude-sonnet-4-6": Price(input=3.0, output=15.0, cached_input=0.30, cache_write=3.75),
+    }
+
+
+class ProviderSettings(BaseModel):
+    """Per-provider knobs: model id, deadline of one call, weight in the consensus vote."""
+
+    model: str
+    timeout_s: float = Field(default=60.0, gt=0)
+    weight: float = Field(default=1.0, gt=0)
+    max_output_tokens: int = Field(default=2048, ge=16)
+
+
+def _default_providers() -> dict[str, ProviderSettings]:
+    return {
+        "openai": ProviderSettings(model="gpt-5", weight=1.0),
+        "gemini": ProviderSettings(model="gemini-2.5-pro", weight=1.0),
+        "anthropic": ProviderSettings(model="claude-sonnet-4-6", weight=1.0),
+    }
+
+
+def _default_selection() -> dict[str, list[ProviderName]]:
+    # The guide's table: basic → Gemini, Claude; premium → GPT-5, Gemini; critical → all three.
+    return {
+        "basic": ["gemini", "anthropic"],
+        "premium": ["openai", "gemini"],
+        "critical": ["openai", "anthropic", "gemini"],
+    }
+
+
+class RetrySettings(BaseModel):
+    """The service's single retry loop (the SDKs' own retries are off)."""
+
+    attempts: int = Field(default=3, ge=1, le=10)
+    base_delay_s: float = Field(default=0.5, ge=0)
+    max_delay_s: float = Field(default=8.0, ge=0)
+    max_retry_after_s: float = Field(default=30.0, ge=0)
+
+
+class CooldownSettings(BaseModel):
+    """LiteLLM's defaults: > 50 % failures over >= 5 calls in the window, or a 429, cools a provider for 5 s."""
+
+    failure_threshold: float = Field(default=0.5, ge=0, le=1)
+    min_requests: int = Field(default=5, ge=1)
+    window_s: float = Field(default=60.0, gt=0)
+    cooldown_s: float = Field(default=5.0, ge=0)
+
+
+class ConsensusSettings(BaseModel):
+    """Weights of the three confidence signals and the thresholds used to cluster final answers."""
+
+    weight_agreement: float = Field(default=0.6, ge=0)
+    weight_similarity: float = Field(default=0.25, ge=0)
+    weight_verdict: float = Field(default=0.15, ge=0)
+    cluster_threshold: float = Field(default=0.35, ge=0, le=1)
+    similarity_saturation: float = Field(default=0.5, gt=0, le=1)
+    relevance_saturation: float = Field(default=0.5, gt=0, le=1)
+
+
+class CacheSettings(BaseModel):
+    """All four caches share these bounds; ``enabled: false`` turns every cache off."""
+
+    enabled: bool = True
+    ttl_s: float = Field(default=3600.0, gt=0)
+    max_entries: int = Field(default=1024, ge=1)
+    max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    similar_threshold: float = Field(default=0.92, gt=0, le=1)
+
+
+class SessionSettings(BaseModel):
+    """Conversation history: 24 h TTL, a cap on turns and on sessions kept in memory."""
+
+    ttl_s: float = Field(default=24 * 3600.0, gt=0)
+    max_turns: int = Field(default=20, ge=1)
+    max_sessions: int = Field(default=10_000, ge=1)
+    context_turns: int = Field(default=4, ge=0)
+
+
+class Settings(BaseSettings):
+    """Everything the service reads at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="WALLBOUNCE_", env_nested_delimiter="__", extra="ignore")
+
+    variant: Literal["stable", "canary"] = "stable"
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    config_file: Path | None = None
+
+    providers: dict[str, ProviderSettings] = Field(default_factory=_default_providers)
+    prices: dict[str, Price] = Field(default_factory=_default_prices)
+    price_table_version: str = PRICE_TABLE_VERSION
+    selection: dict[str, list[ProviderName]] = Field(default_factory=_default_selection)
+    fallback_order: list[ProviderName] = Field(default_factory=lambda: list(_DEFAULT_FALLBACK))
+    min_confidence: dict[str, float] = Field(default_factory=lambda: {"basic": 0.7, "premium": 0.75, "critical": 0.8})
+    agreement_target: float = Field(default=0.6, ge=0, le=1)
+    expected_output_tokens: int = Field(default=800, ge=1)
+
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    cooldown: CooldownSettings = Field(default_factory=CooldownSettings)
+    consensus: ConsensusSettings = Field(default_factory=ConsensusSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+
+    request_deadline_s: float = Field(default=120.0, gt=0)
+    max_prompt_chars: int = Field(default=32_000, ge=1)
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    heartbeat_s: float = Field(default=15.0, gt=0)
+    anonymise_prompts: bool = True
+
+    @field_validator("selection")
+    @classmethod
+    def _two_per_task(cls, value: dict[str, list[ProviderName]]) -> dict[str, list[ProviderName]]:
+        for task in ("basic", "premium", "critical"):
+            chosen = value.get(task)
+            if chosen is None or len(set(chosen)) < 2:
+                raise ValueError(f"selection.{task} must name at least two distinct providers")
+        return value
+
+    @model_validator(mode="after")
+    def _known_models(self) -> Settings:
+        for name in self.providers:
+            if name not in PROVIDER_NAMES:
+                raise ValueError(f"providers.{name}: unknown provider (known: {', '.join(PROVIDER_NAMES)})")
+        for name, provider in self.providers.items():
+            if provider.model not in self.prices:
+                raise ValueError(f"providers.{name}.model {provider.model!r} has no entry in prices")
+        return self
+
+    @property
+    def srp_processed(self) -> bool:
+        """The canary is the new path of the original's SRP migration."""
+        return self.variant == "canary"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by ``WALLBOUNCE_CONFIG_FILE`` (absent variable: nothing)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        path = os.environ.get("WALLBOUNCE_CONFIG_FILE")
+        self._data: dict[str, Any] = load_yaml(Path(path)) if path else {}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """The YAML configuration file as a mapping; a missing or malformed file is an error, never ignored."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the configuration file must hold a mapping")
+    return data

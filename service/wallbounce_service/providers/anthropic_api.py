@@ -1,0 +1,60 @@
+"""Anthropic Claude through the official SDK's Messages API; SDK retries off, errors typed.
+
+Key and base URL come from ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` (host only). Anthropic's
+``input_tokens`` excludes cache reads and writes: they are added here so ``input_tokens`` is the whole prompt.
+"""
+
+from __future__ import annotations
+
+import anthropic
+
+from .base import ErrorKind, ProviderCallError, RawAnswer, Usage, kind_for_status, parse_retry_after
+
+
+class AnthropicClient:
+    name = "anthropic"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self._client = anthropic.AsyncAnthropic(max_retries=0)
+
+    async def complete(self, system: str, prompt: str, max_output_tokens: int, timeout_s: float) -> RawAnswer:
+        try:
+            message = await self._client.messages.create(
+                model=self.model,
+                max_tokens=max_output_tokens,
+                system=system,
+                messages=[{"role": "user", "content": prompt}],
+                timeout=timeout_s,
+            )
+        except anthropic.APITimeoutError as exc:
+            raise ProviderCallError(ErrorKind.TIMEOUT, "anthropic: request timed out") from exc
+        except anthropic.APIConnectionError as exc:
+            raise ProviderCallError(ErrorKind.CONNECTION, "anthropic: connection failed") from exc
+        except anthropic.APIStatusError as exc:
+            raise ProviderCallError(
+                kind_for_status(exc.status_code),
+                f"anthropic: HTTP {exc.status_code}",
+                exc.status_code,
+                parse_retry_after(exc.response.headers),
+                detail=str(exc),
+            ) from exc
+        text = "".join(getattr(block, "text", "") for block in message.content if block.type == "text")
+        if not text.strip():
+            raise ProviderCallError(ErrorKind.EMPTY, "anthropic: the answer had no text")
+        u = message.usage
+        reads = u.cache_read_input_tokens or 0
+        writes = u.cache_creation_input_tokens or 0
+        return RawAnswer(
+            text=text,
+            model=message.model or self.model,
+            usage=Usage(
+                input_tokens=u.input_tokens + reads + writes,
+                output_tokens=u.output_tokens,
+                cached_input_tokens=reads,
+                cache_write_tokens=writes,
+            ),
+        )
+
+    async def close(self) -> None:
+        await self._client.close()

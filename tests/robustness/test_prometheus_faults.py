@@ -1,0 +1,118 @@
+"""Prometheus faults never promote: empty vectors, NaN, wrong result types, too many series, a
+Prometheus slower than the query timeout, and one that flaps. Real Prometheus answers produce the
+first four (through the rollout's own PromQL overrides); the slow and flapping ones are a small
+proxy in front of the real server — a fault a real Prometheus cannot produce on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from tests.operator.kit import Cluster, Exporter, OperatorProcess, wait_for
+from tests.operator.test_rollout import HEALTHY
+from wallbounce_local import procs
+from wallbounce_local.prometheus import Prometheus
+
+pytestmark = pytest.mark.integration
+
+
+class FaultProxy:
+    """Forwards to Prometheus, but ``slow`` delays every answer and ``flap`` refuses every other one."""
+
+    def __init__(self, upstream: str, mode: str, delay: float = 4.0) -> None:
+        self.upstream, self.mode, self.delay = upstream, mode, delay
+        self.port = procs.free_port()
+        self.calls = itertools.count()
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        self.ready.wait(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        n = next(self.calls)
+        if self.mode == "slow":
+            await asyncio.sleep(self.delay)
+        elif self.mode == "flap" and (n // 5) % 2 == 1:  # five queries (one tick) up, five down
+            return web.Response(status=503, text="flapping")
+        async with aiohttp.ClientSession() as session, session.get(
+                f"{self.upstream}{request.path_qs}") as resp:
+            return web.Response(status=resp.status, body=await resp.read(), content_type="application/json")
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        app = web.Application()
+        app.router.add_get("/{tail:.*}", self._handle)
+        self.runner = web.AppRunner(app)
+        self.loop.run_until_complete(self.runner.setup())
+        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.shutdown(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def proxies(prometheus: Prometheus) -> Iterator[dict[str, FaultProxy]]:
+    made = {mode: FaultProxy(prometheus.url, mode) for mode in ("slow", "flap")}
+    yield made
+    for proxy in made.values():
+        proxy.stop()
+
+
+OVERRIDES: dict[str, tuple[dict[str, str], str]] = {
+    "empty": ({"latencyP95": 'wallbounce_no_such_metric{service="{{canaryService}}"}'}, "NoData"),
+    "nan": ({"consensusConfidence": "0/0"}, "NoData"),
+    "string": ({"latencyP95": '"fast"'}, "Error"),
+    "many-series": ({"errorRate": 'vector(0) or label_replace(vector(0), "x", "y", "", "")'}, "Error"),
+}
+
+
+def test_faults_never_promote(cluster: Cluster, exporter: Exporter, prometheus: Prometheus,
+                              proxies: dict[str, FaultProxy], operator: OperatorProcess) -> None:
+    ladder = [{"weight": 1, "duration": "1s", "minRequests": 20}, {"weight": 2, "duration": "1s", "minRequests": 20}]
+    names: dict[str, str] = {}
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        (name, {"queries": queries}, verdict) for name, (queries, verdict) in OVERRIDES.items()]
+    cases += [("slow", {"prometheus": {"address": proxies["slow"].url}}, "Error"),
+              ("flap", {"prometheus": {"address": proxies["flap"].url}}, "")]
+    for name, analysis, _ in cases:
+        cluster.pair(name)
+        cluster.httproute(name, prefix=name)
+        exporter.set(cluster.ns, f"{name}-canary", variant="canary", **HEALTHY)
+        names[name] = name
+        cluster.rollout(name, prometheus.url, phases=ladder, route=name, prefix=name,
+                        analysis={"errorLimit": 3, **analysis})
+    for name, _, verdict in cases:
+        if name == "flap":
+            continue
+        status = cluster.wait_phase(name, "Paused", timeout=90)
+        assert status["pauseReason"] == "AnalysisErrors", name
+        assert status["analysis"]["verdict"] == verdict, (name, status["analysis"])
+        assert (status["step"], status["weight"]) == (1, 1), name  # never promoted
+        assert "PhasePromoted" not in cluster.reasons(name)
+    assert "did not answer in time" in cluster.status("slow")["analysis"]["reason"]
+    # flapping: it may pass on good ticks, but every promotion follows a Pass and Errors never promote
+    wait_for("the flapping rollout to finish or pause",
+             lambda: cluster.status("flap").get("phase") in ("Completed", "Paused"), timeout=90)
+    history = cluster.status("flap")["history"]
+    for entry in history:
+        if entry["reason"] == "PhasePromoted":
+            assert "passed" in entry["message"]
+    verdicts = operator.metrics()
+    assert f'wallbounce_operator_verdicts_total{{namespace="{cluster.ns}",rollout="flap",verdict="Error"}}' in verdicts

@@ -1,0 +1,1 @@
+"""Tests of the wall-bounce service (unit tests of its pure parts, integration tests against the simulators)."""
