@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import math
 import time
 from typing import Any
 
@@ -30,6 +31,12 @@ log = logging.getLogger("wallbounce.engine")
 Key = tuple[str, str]
 
 
+def on_grid(at: float, interval: float) -> float:
+    """The first multiple of ``interval`` (wall clock) at or after ``at``: rollouts that share an interval are
+    judged in the same tick, so one batch of queries answers all of them."""
+    return math.ceil(at / interval) * interval
+
+
 def _rv(body: dict[str, Any]) -> int:
     try:
         return int(body["metadata"].get("resourceVersion") or 0)
@@ -45,7 +52,7 @@ class Engine:
         self.routers = {kind: TrafficRouter(api, mesh) for kind, mesh in MESHES.items()}
         self.tick_period = tick
         self.rollouts: dict[Key, dict[str, Any]] = {}
-        self.next_check: dict[Key, float] = {}
+        self.next_check: dict[Key, float] = {}  # wall-clock time of the next analysis
         self.dirty: set[Key] = set()
         self.pending_action: dict[Key, str] = {}
         self.in_flight: set[Key] = set()
@@ -77,16 +84,14 @@ class Engine:
             self.dirty.add(key)
 
     def _first_check(self, body: dict[str, Any]) -> float:
-        """Resume the analysis schedule from ``status.lastAnalysisAt`` (restart-safe), else one interval on."""
+        """The first analysis: on the interval's grid, at least one interval after ``status.lastAnalysisAt``
+        (restart-safe: a restarted operator neither judges early nor skips a judgement)."""
         try:
             interval = RolloutSpec.from_dict(body.get("spec") or {}).interval
         except (KeyError, ValueError, TypeError):
             interval = 30.0
         last = parse_time((body.get("status") or {}).get("lastAnalysisAt"))
-        if last is None:
-            return time.monotonic() + interval
-        since = (dt.datetime.now(dt.UTC) - last).total_seconds()
-        return time.monotonic() + max(0.0, interval - since)
+        return on_grid(last.timestamp() + interval if last else time.time(), interval)
 
     # ----- the loop ---------------------------------------------------------------------------------
 
@@ -101,8 +106,8 @@ class Engine:
             await asyncio.sleep(max(0.0, self.tick_period - (time.monotonic() - started)))
 
     async def tick(self) -> None:
-        now_m = time.monotonic()
-        periodic = [k for k in self.rollouts if now_m >= self.next_check.get(k, 0) and k not in self.in_flight]
+        now = time.time()
+        periodic = [k for k in self.rollouts if now >= self.next_check.get(k, 0) and k not in self.in_flight]
         urgent = [k for k in self.dirty if k in self.rollouts and k not in self.in_flight and k not in periodic]
         self.dirty.difference_update(urgent)
         self.dirty.difference_update(periodic)
@@ -114,10 +119,10 @@ class Engine:
                 spec = RolloutSpec.from_dict(body.get("spec") or {})
             except (KeyError, ValueError, TypeError) as exc:
                 log.error("rollout %s/%s has an unusable spec: %s", *key, exc)
-                self.next_check[key] = now_m + 30
+                self.next_check[key] = now + 30
                 continue
             specs[key] = spec
-            self.next_check[key] = now_m + spec.interval
+            self.next_check[key] = on_grid(now + spec.interval * 0.5, spec.interval)
             status = body.get("status") or {}
             if status.get("phase") in (Phase.PROGRESSING, Phase.HOLDING) and int(status.get("weight") or 0) > 0:
                 targets.append(Target(key[0], key[1], spec))
