@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo demo-down venv testbin testbin-all system-deps clean
+.PHONY: test lint demo demo-down venv testbin testbin-all system-deps bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,20 @@ demo: venv system-deps testbin
 
 demo-down: venv
 	$(VENV)/bin/wallbounce-local down
+
+# Long campaigns, not part of `make test`: 50 SIGKILLs, 1,000 generated specs each way
+chaos: lint system-deps testbin-all
+	CHAOS_KILLS=50 CHAOS_EXAMPLES=1000 $(PY) -m pytest tests/robustness tests/operator/test_restart.py $(PYTEST_ARGS)
+
+# Every benchmark; figures are printed (and the scale plot written to docs/benchmarks-scale.png)
+bench: venv system-deps testbin-all
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) bench/decide_core.py
+	$(PY) bench/service_overhead.py
+	$(PY) bench/reaction.py --intervals 5 30 --trials 20
+	rm -f .wallbounce-scale.json
+	$(PY) bench/scale.py --n 100 1000 3000 --json .wallbounce-scale.json
+	$(PY) bench/plot.py .wallbounce-scale.json docs/benchmarks-scale.png
 
 clean:
 	-$(VENV)/bin/wallbounce-local down
