@@ -132,19 +132,23 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", "--namespace")
     parser.add_argument("--context")
+    # -n/--context also after the subcommand, as kubectl users type them
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-n", "--namespace", default=argparse.SUPPRESS)
+    common.add_argument("--context", default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
-    ls = sub.add_parser("list", help="list rollouts")
+    ls = sub.add_parser("list", help="list rollouts", parents=[common])
     ls.add_argument("-A", "--all-namespaces", action="store_true")
-    status = sub.add_parser("status", help="show a rollout")
+    status = sub.add_parser("status", help="show a rollout", parents=[common])
     status.add_argument("name")
     status.add_argument("-w", "--watch", action="store_true")
     status.add_argument("--interval", type=float, default=2.0, help=argparse.SUPPRESS)
-    promote = sub.add_parser("promote", help="skip to the next phase (--full: to the end)")
+    promote = sub.add_parser("promote", help="skip to the next phase (--full: to the end)", parents=[common])
     promote.add_argument("name")
     promote.add_argument("--full", action="store_true")
     for verb, text in (("abort", "weights back to stable, phase Aborted"), ("retry", "restart a RolledBack or "
                        "Aborted rollout at phase 1"), ("pause", "hold where it is"), ("resume", "continue")):
-        sub.add_parser(verb, help=text).add_argument("name")
+        sub.add_parser(verb, help=text, parents=[common]).add_argument("name")
     args = parser.parse_args(argv)
     api, default_ns = _clients(args.context)
     namespace = args.namespace or default_ns
