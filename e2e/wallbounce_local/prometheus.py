@@ -133,9 +133,6 @@ class Prometheus:
         """An instant query; returns the result vector (list of {metric, value})."""
         return list(self.api("query", query=promql)["result"])
 
-    def targets_up(self) -> int:
-        return sum(1 for t in self.api("targets")["activeTargets"] if t.get("health") == "up")
-
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()

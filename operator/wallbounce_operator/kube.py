@@ -79,9 +79,6 @@ class Kube:
         return await self._call(self.objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
                                 name, body)
 
-    async def get_rollout(self, namespace: str, name: str) -> dict[str, Any]:
-        return await self._call(self.objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
-
     async def _call(self, fn: Any, *args: Any) -> dict[str, Any]:
         try:
             return dict(await asyncio.to_thread(fn, *args))

@@ -17,7 +17,6 @@ events to emit. Every rule of the rollout lives here:
 from __future__ import annotations
 
 import copy
-import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -93,10 +92,11 @@ class _Draft:
                             "step": self.step, "weight": self.weight, "reason": reason, "message": message})
             self.st["history"] = history[-HISTORY_LIMIT:]
 
-    def start_step(self, step: int, reason: str, message: str) -> None:
-        """Shift to ``step``'s weight, or wait (Holding at weight 0 on step 1) while the canary is unavailable."""
+    def start_step(self, step: int, reason: str, message: str, *, event: bool = True) -> None:
+        """Shift to ``step``'s weight, Progressing, with a fresh dwell."""
         self.st["consecutiveErrors"] = 0
-        self.go(Phase.PROGRESSING, reason, message, step=step, weight=self.step_weight(step), restart_dwell=True)
+        self.go(Phase.PROGRESSING, reason, message, step=step, weight=self.step_weight(step), restart_dwell=True,
+                event=event)
 
 
 def decide(spec: RolloutSpec, status: Mapping[str, Any], inputs: Inputs) -> Decision:
@@ -212,7 +212,7 @@ def _follow_revision(d: _Draft) -> None:
     d.st["canaryRevision"] = new
     d.emit("RevisionChanged", f"canary revision changed ({old} → {new}): the ladder restarts at step 1")
     if d.inputs.canary_available:
-        d.start_step(1, "PhasePromoted", f"new canary revision: step 1 ({d.step_weight(1)}%)")
+        d.start_step(1, "RevisionChanged", f"new canary revision: step 1 ({d.step_weight(1)}%)", event=False)
     else:
         d.st["consecutiveErrors"] = 0
         d.go(Phase.HOLDING, "Holding", "new canary revision: waiting for it to report available replicas",
@@ -252,7 +252,7 @@ def _follow_route(d: _Draft, previous_weight: int) -> None:
 def _wait_for_canary(d: _Draft) -> None:
     """A rollout holding at weight 0 for its canary starts the step once the canary is available."""
     if d.phase is Phase.HOLDING and d.weight == 0 and d.inputs.canary_available:
-        d.start_step(d.step, "PhasePromoted", f"canary available: step {d.step} ({d.step_weight(d.step)}%)")
+        d.start_step(d.step, "Started", f"canary available: step {d.step} ({d.step_weight(d.step)}%) to the canary")
 
 
 def _analyse(d: _Draft) -> Verdict | None:
@@ -349,11 +349,3 @@ def _set_conditions(d: _Draft) -> None:
                            "message": d.st.get("message", ""), "lastTransitionTime": since})
     d.st["conditions"] = conditions
 
-
-def dwell_left(spec: RolloutSpec, status: Mapping[str, Any], now: dt.datetime) -> float:
-    """Seconds until the current step may be promoted (0 when due)."""
-    step = int(status.get("step") or 1)
-    started = parse_time(status.get("stepStartedAt"))
-    if started is None:
-        return spec.phases[step - 1].duration
-    return max(0.0, spec.phases[min(step, len(spec.phases)) - 1].duration - (now - started).total_seconds())
