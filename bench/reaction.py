@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -124,6 +125,7 @@ def run_interval(api: client.ApiClient, prom: Prometheus, exporter: str, interva
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: no orphan servers
     parser = argparse.ArgumentParser()
     parser.add_argument("--intervals", type=int, nargs="+", default=[5, 30])
     parser.add_argument("--trials", type=int, default=20)

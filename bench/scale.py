@@ -17,6 +17,7 @@ import concurrent.futures
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 import time
@@ -183,6 +184,7 @@ def run(n: int, interval: int, ticks: int, workdir: Path) -> dict[str, Any]:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: no orphan servers
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--interval", type=int, default=15)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
@@ -23,8 +24,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.peering.standalone = True
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
-    engine = Engine(api_client(), source=PrometheusSource(timeout=float(memo.get("query_timeout", 5.0))),
-                    tick=float(memo.get("tick", 1.0)))
+    # the blocking Kubernetes and Prometheus clients run in threads: enough of them to keep a tick of
+    # thousands of rollouts short (the default pool is cores + 4)
+    threads = int(memo.get("threads", 32))
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="wallbounce-io"))
+    engine = Engine(api_client(threads), source=PrometheusSource(timeout=float(memo.get("query_timeout", 5.0))),
+                    tick=float(memo.get("tick", 1.0)), concurrency=threads)
     memo.engine = engine
     memo.http = await metrics.serve(int(memo.get("metrics_port", 8080)), engine.health,
                                     host=str(memo.get("metrics_host", "0.0.0.0")))  # noqa: S104
