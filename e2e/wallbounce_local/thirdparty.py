@@ -121,7 +121,7 @@ def install(api_client: Any, names: list[str], timeout: float = 60.0) -> list[st
     """Create (or replace) the CRDs of the named sources and wait until each is Established."""
     from kubernetes import client
 
-    ext = client.ApiextensionsV1Api(api_client)
+    ext: Any = client.ApiextensionsV1Api(api_client)  # typed client (kubernetes >= 37): bodies are plain dicts
     installed = []
     for name in names:
         for doc in crd_documents(name):
@@ -142,7 +142,7 @@ def install(api_client: Any, names: list[str], timeout: float = 60.0) -> list[st
 def wait_established(api_client: Any, crd_names: list[str], timeout: float = 60.0) -> None:
     from kubernetes import client
 
-    ext = client.ApiextensionsV1Api(api_client)
+    ext: Any = client.ApiextensionsV1Api(api_client)  # typed client (kubernetes >= 37): bodies are plain dicts
     deadline = time.monotonic() + timeout
     pending = set(crd_names)
     while pending:
