@@ -37,9 +37,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy operator/wallbounce_operator service/wallbounce_service e2e/wallbounce_local
 
-demo: venv system-deps testbin
-	@echo "make demo: not yet — the end-to-end demo lands with the end-to-end issue."
-	@echo "For now: '$(VENV)/bin/wallbounce-local up' starts a real control plane."
+# The local demo: DEMO_ARGS="--fast|--slow --happy-only --bad errors|disagree"; the stack stays up (make demo-down)
+demo: venv system-deps
+	@bash testbin/build.sh core traefik >/dev/null
+	$(PY) -m wallbounce_local.demo $(DEMO_ARGS)
 
 demo-down: venv
 	$(VENV)/bin/wallbounce-local down

@@ -6,7 +6,8 @@ Series carry their own ``namespace`` and ``service`` labels (scrape with ``honor
 so one process stands in for the stable and canary Deployments of many rollouts.
 
     python -m wallbounce_local.exporter --port P
-    POST   /profiles   {"namespace", "service", "variant", "rps", "errorRatio", "latency", "confidence", "cost"}
+    POST   /profiles   {"namespace", "service", "variant", "rps", "errorRatio", "latency", "confidence", "cost",
+                        "lazyErrors"}
     DELETE /profiles   {"namespace", "service"}   (its series disappear: NoData)
     GET    /metrics
 """
@@ -39,6 +40,7 @@ class Profile:
     latency: float = 0.8
     confidence: float = 0.9
     cost: float = 0.001
+    lazy_errors: bool = False  # like prometheus-client: no error series until the first error
     # accumulated state
     requests: float = 0.0
     errors: float = 0.0
@@ -88,7 +90,8 @@ class TrafficCollector:
         for p in self.profiles.values():
             base = [p.namespace, p.service, p.variant]
             req.add_metric([*base, "basic", "success"], p.requests - p.errors)
-            req.add_metric([*base, "basic", "error"], p.errors)
+            if p.errors > 0 or not p.lazy_errors:
+                req.add_metric([*base, "basic", "error"], p.errors)
             dur.add_metric([*base, "basic"], _cumulative(p.latency_buckets, LATENCY_BUCKETS, p.requests),
                            p.latency_sum)
             conf.add_metric([*base, "basic"], _cumulative(p.confidence_buckets, CONFIDENCE_BUCKETS,
@@ -124,7 +127,8 @@ def make_app(tick: float = 0.1) -> web.Application:
         key = (str(body["namespace"]), str(body["service"]))
         p = collector.profiles.get(key) or Profile(*key)
         for attr, name in (("variant", "variant"), ("rps", "rps"), ("error_ratio", "errorRatio"),
-                           ("latency", "latency"), ("confidence", "confidence"), ("cost", "cost")):
+                           ("latency", "latency"), ("confidence", "confidence"), ("cost", "cost"),
+                           ("lazy_errors", "lazyErrors")):
             if name in body:
                 setattr(p, attr, type(getattr(p, attr))(body[name]))
         collector.profiles[key] = p

@@ -68,12 +68,24 @@ def cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def _ancestors() -> set[int]:
+    """This process and its parents up to init: never stopped, even when their command line names the state dir."""
+    chain, pid = set(), os.getpid()
+    while pid > 1 and pid not in chain:
+        chain.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return chain
+
+
 def pids_mentioning(marker: str) -> list[int]:
     """Processes whose command line mentions ``marker`` (a state directory): orphans to clean."""
     found = []
-    me = os.getpid()
+    skip = _ancestors()
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+        if not entry.name.isdigit() or int(entry.name) in skip:
             continue
         pid = int(entry.name)
         if any(marker in arg for arg in cmdline(pid)) and pid_alive(pid):

@@ -85,7 +85,8 @@ def parse_duration(text: str | int | float) -> float:
 
 
 def format_time(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 with milliseconds (whole seconds would let a dwell end up to a second early)."""
+    return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(text: str | None) -> dt.datetime | None:

@@ -79,6 +79,18 @@ def test_an_error_burst_rolls_back(strategy: str, cluster: Cluster, exporter: Ex
     healthy(exporter, cluster)
 
 
+def test_a_canary_that_never_erred_has_no_error_series_and_still_passes(
+        cluster: Cluster, exporter: Exporter, prometheus: Prometheus, operator: OperatorProcess) -> None:
+    """prometheus-client creates a label set with its first increment: no error series means no errors."""
+    exporter.set(cluster.ns, "techsapo-canary", variant="canary", lazyErrors=True, **HEALTHY)
+    assert 'service="techsapo-canary",variant="canary",task_type="basic",outcome="error"' not in exporter._get(
+        "/metrics").decode()
+    cluster.rollout("clean", prometheus.url, phases=[{"weight": 1, "duration": "1s", "minRequests": 20},
+                                                    {"weight": 2, "duration": "1h", "minRequests": 20}])
+    status = wait_for("step 2", lambda: (s := cluster.status("clean")).get("step") == 2 and s, timeout=60)
+    assert status["analysis"]["errorRate"] == 0
+
+
 def test_low_traffic_holds(cluster: Cluster, exporter: Exporter, prometheus: Prometheus,
                            operator: OperatorProcess) -> None:
     exporter.set(cluster.ns, "techsapo-canary", variant="canary", **{**HEALTHY, "rps": 1})

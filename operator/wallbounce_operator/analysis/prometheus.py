@@ -161,6 +161,9 @@ class PrometheusSource:
                     if metric not in series:
                         return Observation(error=failure or f"{metric}: no answer")
                     values[metric] = series[metric].get(key)
+                    if metric == "errors" and values[metric] is None and key in series.get("requests", {}):
+                        # a counter label appears with its first increment: no error series = no errors yet
+                        values[metric] = 0.0
             if "error_rate" in own:
                 rate = parse_scalar(await self._query(address, own["error_rate"], at))
                 n = values.get("requests")

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The end-to-end scenarios on a kind cluster (for machines with Docker): the same test code as the local stack,
+# selected by WALLBOUNCE_E2E_KUBECONFIG. Needs docker, kind, kubectl, helm, go (Gateway API CRDs come from the
+# Go module cache, as in the local stack) and the project's venv (`make venv`).
+#   e2e/kind/run.sh            create the cluster (if missing), install everything, run the scenarios
+#   KEEP=1 e2e/kind/run.sh     keep the cluster afterwards (default: deleted at the end)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CLUSTER=${CLUSTER:-wallbounce-e2e}
+PY=${PY:-.venv/bin/python}
+KUBECONFIG_FILE=${KUBECONFIG_FILE:-${TMPDIR:-/tmp}/wallbounce-kind/kubeconfig}
+mkdir -p "$(dirname "$KUBECONFIG_FILE")"
+export KUBECONFIG=$KUBECONFIG_FILE
+
+if ! kind get clusters | grep -qx "$CLUSTER"; then
+  kind create cluster --name "$CLUSTER" --config e2e/kind/cluster.yaml --kubeconfig "$KUBECONFIG_FILE"
+fi
+[ "${KEEP:-0}" = 1 ] || trap 'kind delete cluster --name "$CLUSTER"' EXIT
+
+echo "== images"
+docker build -q -f operator/Dockerfile -t wallbounce-operator:e2e .
+docker build -q -f service/Dockerfile -t wallbounce-service:e2e .
+docker build -q -f e2e/kind/Dockerfile.sim --build-arg SERVICE_IMAGE=wallbounce-service:e2e -t wallbounce-sim:e2e .
+kind load docker-image --name "$CLUSTER" wallbounce-operator:e2e wallbounce-service:e2e wallbounce-sim:e2e
+
+echo "== Gateway API CRDs (v1.4.1, from the Go module cache) and Traefik"
+"$PY" - <<'PY'
+from kubernetes import config
+from wallbounce_local import thirdparty
+thirdparty.install(config.new_client_from_config(), ["gateway-api"])
+PY
+kubectl create namespace llm --dry-run=client -o yaml | kubectl apply -f -
+kubectl apply -f e2e/kind/traefik.yaml
+
+echo "== the chart (operator, both variants, route), Prometheus and the simulators"
+kubectl -n llm create secret generic techsapo-providers --from-literal=OPENAI_API_KEY=sk-test-kind \
+  --from-literal=ANTHROPIC_API_KEY=sk-ant-test-kind --from-literal=GEMINI_API_KEY=gemini-test-kind \
+  --dry-run=client -o yaml | kubectl apply -f -
+helm upgrade --install wallbounce charts/wallbounce -n llm --wait --timeout 5m \
+  --set operator.image.repository=wallbounce-operator --set operator.image.tag=e2e \
+  --set service.stable.image.repository=wallbounce-service --set service.stable.image.tag=e2e \
+  --set service.canary.image.repository=wallbounce-service --set service.canary.image.tag=e2e \
+  --set service.imagePullPolicy=Never --set operator.image.pullPolicy=Never \
+  --set service.stable.replicas=1 --set service.config.cache.enabled=false --set rollout.create=false \
+  --set-json 'operator.watchNamespaces=["llm"]'
+kubectl apply -f e2e/kind/support.yaml
+# point each variant's SDKs at its own simulators (the chart has no per-variant env: set it here)
+for v in stable canary; do
+  kubectl -n llm set env "deployment/techsapo-$v" OPENAI_BASE_URL="http://sims-$v:8000/v1" \
+    ANTHROPIC_BASE_URL="http://sims-$v:8000" GOOGLE_GEMINI_BASE_URL="http://sims-$v:8000"
+done
+for d in llm/techsapo-stable llm/techsapo-canary llm/sims-stable llm/sims-canary monitoring/prometheus traefik/traefik; do
+  kubectl -n "${d%%/*}" rollout status "deployment/${d##*/}" --timeout=5m
+done
+
+echo "== the end-to-end scenarios"
+WALLBOUNCE_E2E_KUBECONFIG=$KUBECONFIG_FILE WALLBOUNCE_E2E_NAMESPACE=llm WALLBOUNCE_E2E_OPERATOR_NAMESPACE=llm \
+  "$PY" -m pytest e2e/tests -v "$@"
