@@ -1,4 +1,5 @@
-"""Plot operator RSS and evaluation lag against the number of rollouts, from ``bench/scale.py --json``.
+"""Plot operator RSS and evaluation lag against the number of rollouts, one line per analysis interval,
+from ``bench/scale.py --json``.
 
     .venv/bin/python bench/plot.py results.json docs/benchmarks-scale.png
 """
@@ -7,7 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -16,16 +19,21 @@ import matplotlib.pyplot as plt
 
 
 def main() -> None:
-    results = sorted(json.loads(Path(sys.argv[1]).read_text()), key=lambda r: r["n"])
-    n = [r["n"] for r in results]
+    by_interval: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in json.loads(Path(sys.argv[1]).read_text()):
+        by_interval[r["interval_s"]].append(r)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(n, [r["rss_mib"] for r in results], marker="o")
+    for interval, results in sorted(by_interval.items()):
+        results.sort(key=lambda r: r["n"])
+        n = [r["n"] for r in results]
+        left.plot(n, [r["rss_mib"] for r in results], marker="o", label=f"interval {interval} s")
+        line = right.plot(n, [r["oldest_evaluation_age_s_max"] for r in results], marker="o",
+                          label=f"oldest evaluation age, interval {interval} s")
+        right.axhline(interval, linestyle="--", color=line[0].get_color(), alpha=0.6)
     left.axhline(300, linestyle="--", color="grey", label="target at 1,000: 300 MiB")
     left.set(xlabel="WallBounceRollouts", ylabel="operator RSS (MiB)", title="Memory")
     left.legend()
-    right.plot(n, [r["oldest_evaluation_age_s_max"] for r in results], marker="o", label="oldest evaluation age")
-    right.plot(n, [r["interval_s"] for r in results], linestyle="--", color="grey", label="analysis interval")
-    right.set(xlabel="WallBounceRollouts", ylabel="seconds", title="Evaluation lag")
+    right.set(xlabel="WallBounceRollouts", ylabel="seconds (dashed: the interval)", title="Evaluation lag")
     right.legend()
     fig.tight_layout()
     fig.savefig(sys.argv[2], dpi=100)

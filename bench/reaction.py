@@ -26,14 +26,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
+from benchkit import create_rollout, install_crds
 from kubernetes import client, config, watch
 
-from wallbounce_local import procs, thirdparty
+from wallbounce_local import procs
 from wallbounce_local.controlplane import ControlPlane
 from wallbounce_local.prometheus import Prometheus
 
-ROOT = Path(__file__).resolve().parents[1]
 WINDOW = "10s"
 
 
@@ -52,29 +51,14 @@ def percentile(values: list[float], q: float) -> float:
 def run_interval(api: client.ApiClient, prom: Prometheus, exporter: str, interval: int, trials: int) -> list[float]:
     ns = f"react-{interval}"
     client.CoreV1Api(api).create_namespace({"metadata": {"name": ns}})
-    apps, objects = client.AppsV1Api(api), client.CustomObjectsApi(api)
+    objects = client.CustomObjectsApi(api)
+    analysis = {"prometheus": {"address": prom.url}, "interval": f"{interval}s", "window": WINDOW}
     for i in range(trials):
         name = f"t{i}"
         for variant in ("stable", "canary"):
-            dep = f"{name}-{variant}"
-            template = {"metadata": {"labels": {"app": dep}}, "spec": {"containers": [{"name": "a", "image": "x"}]}}
-            apps.create_namespaced_deployment(ns, {"metadata": {"name": dep}, "spec": {
-                "replicas": 1, "selector": {"matchLabels": {"app": dep}}, "template": template}})
-            apps.patch_namespaced_deployment_status(dep, ns, {"status": {"replicas": 1, "readyReplicas": 1,
-                                                                         "availableReplicas": 1}})
-            post(f"{exporter}/profiles", {"namespace": ns, "service": dep, "variant": variant, "rps": 100,
-                                          "errorRatio": 0, "latency": 0.8, "confidence": 0.9})
-        objects.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", ns, "httproutes", {
-            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": name},
-            "spec": {"rules": [{"backendRefs": [{"name": f"{name}-stable", "port": 80, "weight": 100},
-                                                {"name": f"{name}-canary", "port": 80, "weight": 0}]}]}})
-        objects.create_namespaced_custom_object("wallbounce.dev", "v1alpha1", ns, "wallbouncerollouts", {
-            "apiVersion": "wallbounce.dev/v1alpha1", "kind": "WallBounceRollout", "metadata": {"name": name},
-            "spec": {"stable": {"deployment": f"{name}-stable", "service": f"{name}-stable"},
-                     "canary": {"deployment": f"{name}-canary", "service": f"{name}-canary"},
-                     "trafficRouting": {"gatewayAPI": {"httpRoute": name}},
-                     "analysis": {"prometheus": {"address": prom.url}, "interval": f"{interval}s", "window": WINDOW},
-                     "phases": [{"weight": 1, "duration": "1h", "minRequests": 10}, {"weight": 50}]}})
+            post(f"{exporter}/profiles", {"namespace": ns, "service": f"{name}-{variant}", "variant": variant,
+                                          "rps": 100, "errorRatio": 0, "latency": 0.8, "confidence": 0.9})
+        create_rollout(api, ns, name, analysis, [{"weight": 1, "duration": "1h", "minRequests": 10}, {"weight": 50}])
     # wait until every rollout has been judged healthy once
     deadline = time.monotonic() + interval * 3 + 60
     while time.monotonic() < deadline:
@@ -137,10 +121,7 @@ def main() -> None:
         try:
             plane.start()
             api = config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
-            thirdparty.install(api, ["gateway-api"])
-            crd = yaml.safe_load((ROOT / "crds" / "wallbouncerollouts.yaml").read_text())
-            client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
-            thirdparty.wait_established(api, [crd["metadata"]["name"]])
+            install_crds(api)
             port = procs.free_port()
             exporter = procs.Process("exporter", [sys.executable, "-m", "wallbounce_local.exporter", "--port",
                                                   str(port)], work / "exporter.log").start()

@@ -26,14 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import yaml
+from benchkit import create_rollout, install_crds
 from kubernetes import client, config
 
-from wallbounce_local import procs, thirdparty
+from wallbounce_local import procs
 from wallbounce_local.controlplane import ControlPlane
 from wallbounce_local.prometheus import Prometheus
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMESPACES = 10
 
 
@@ -59,31 +58,15 @@ def post(url: str, body: dict[str, Any]) -> None:
 
 
 def create_objects(api: client.ApiClient, n: int, prometheus: str, interval: int) -> None:
-    apps, objects, core = client.AppsV1Api(api), client.CustomObjectsApi(api), client.CoreV1Api(api)
+    core = client.CoreV1Api(api)
     for i in range(NAMESPACES):
         core.create_namespace({"metadata": {"name": f"bench-{i}"}})
+    analysis = {"prometheus": {"address": prometheus}, "interval": f"{interval}s", "window": "1m"}
+    # long dwell: every rollout stays active (judged every interval) for the whole run
+    phases = [{"weight": w, "duration": "1h", "minRequests": 10} for w in (1, 2, 10, 20, 35, 50)]
 
     def one(i: int) -> None:
-        ns, name = f"bench-{i % NAMESPACES}", f"r{i}"
-        for variant in ("stable", "canary"):
-            dep = f"{name}-{variant}"
-            template = {"metadata": {"labels": {"app": dep}}, "spec": {"containers": [{"name": "a", "image": "x"}]}}
-            apps.create_namespaced_deployment(ns, {"metadata": {"name": dep}, "spec": {
-                "replicas": 1, "selector": {"matchLabels": {"app": dep}}, "template": template}})
-            apps.patch_namespaced_deployment_status(dep, ns, {"status": {"replicas": 1, "readyReplicas": 1,
-                                                                         "availableReplicas": 1}})
-        objects.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", ns, "httproutes", {
-            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": name},
-            "spec": {"rules": [{"backendRefs": [{"name": f"{name}-stable", "port": 80, "weight": 100},
-                                                {"name": f"{name}-canary", "port": 80, "weight": 0}]}]}})
-        objects.create_namespaced_custom_object("wallbounce.dev", "v1alpha1", ns, "wallbouncerollouts", {
-            "apiVersion": "wallbounce.dev/v1alpha1", "kind": "WallBounceRollout", "metadata": {"name": name},
-            "spec": {"stable": {"deployment": f"{name}-stable", "service": f"{name}-stable"},
-                     "canary": {"deployment": f"{name}-canary", "service": f"{name}-canary"},
-                     "trafficRouting": {"gatewayAPI": {"httpRoute": name}},
-                     "analysis": {"prometheus": {"address": prometheus}, "interval": f"{interval}s", "window": "1m"},
-                     # long dwell: every rollout stays active (judged every interval) for the whole run
-                     "phases": [{"weight": w, "duration": "1h", "minRequests": 10} for w in (1, 2, 10, 20, 35, 50)]}})
+        create_rollout(api, f"bench-{i % NAMESPACES}", f"r{i}", analysis, phases)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(n)))
@@ -97,10 +80,7 @@ def run(n: int, interval: int, ticks: int, workdir: Path) -> dict[str, Any]:
     try:
         plane.start()
         api = config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
-        thirdparty.install(api, ["gateway-api"])
-        crd = yaml.safe_load((ROOT / "crds" / "wallbouncerollouts.yaml").read_text())
-        client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
-        thirdparty.wait_established(api, [crd["metadata"]["name"]])
+        install_crds(api)
 
         port = procs.free_port()
         exporter = procs.Process("exporter", [sys.executable, "-m", "wallbounce_local.exporter", "--port", str(port)],

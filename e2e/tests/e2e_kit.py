@@ -18,21 +18,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from wallbounce_local.loadgen import LoadGenerator, WeightLog, summarize
+from wallbounce_local.procs import wait_for
 from wallbounce_local.stack import Stack
 
 SHARE_TOLERANCE = 3  # requests; see the module docstring
 RESULTS: dict[str, Any] = {}  # printed at the end of the session (conftest's terminal summary)
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def wait_phase(stack: Stack, name: str, phase: str, timeout: float = 120.0, **want: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class StartError(RuntimeError):
@@ -23,6 +24,18 @@ class StartError(RuntimeError):
         where = f" (log: {log})" if log else ""
         tail = f"\n--- last lines of {log} ---\n{tail_of(log)}" if log and log.exists() else ""
         super().__init__(f"{component}: {reason}{where}{tail}")
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy (returned); AssertionError naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def tail_of(path: Path, lines: int = 25) -> str:

@@ -8,30 +8,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
 from wallbounce_local import procs
+from wallbounce_local.procs import wait_for
 
 GROUP, VERSION, PLURAL = "wallbounce.dev", "v1alpha1", "wallbouncerollouts"
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "wallbouncerollouts.yaml"
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.25) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
 class Exporter:

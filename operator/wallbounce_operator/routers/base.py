@@ -22,6 +22,24 @@ class RouteNotFound(RouteError):
     pass
 
 
+Pair = tuple[dict[str, Any], dict[str, Any]]  # (stable, canary) entries of one route rule
+
+
+def canary_share(pairs: list[Pair], default_weight: int) -> int:
+    """The canary's percentage across rules; -1 when the rules disagree (drift, re-asserted by a write)."""
+    shares = set()
+    for stable, canary in pairs:
+        s, c = int(stable.get("weight", default_weight)), int(canary.get("weight", default_weight))
+        shares.add(round(100 * c / (s + c)) if s + c > 0 else 0)
+    return shares.pop() if len(shares) == 1 else -1
+
+
+def set_share(pairs: list[Pair], weight: int) -> None:
+    for stable, canary in pairs:
+        stable["weight"] = 100 - weight
+        canary["weight"] = weight
+
+
 class Mesh(Protocol):
     group: str
     version: str

@@ -7,14 +7,14 @@ import copy
 from typing import Any
 
 from ..model import RolloutSpec
-from .base import RouteError
+from .base import Pair, RouteError, canary_share, set_share
 
 
 def _is_service(ref: dict[str, Any], name: str) -> bool:
     return ref.get("name") == name and ref.get("kind", "Service") == "Service" and ref.get("group", "") in ("", "core")
 
 
-def _pairs(obj: dict[str, Any], spec: RolloutSpec) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _pairs(obj: dict[str, Any], spec: RolloutSpec) -> list[Pair]:
     pairs = []
     for rule in (obj.get("spec") or {}).get("rules") or []:
         refs = rule.get("backendRefs") or []
@@ -36,17 +36,9 @@ class GatewayAPI:
         if not pairs:
             raise RouteError(f"HTTPRoute {obj['metadata']['name']} has no rule whose backendRefs name both "
                              f"{spec.stable.service} and {spec.canary.service}")
-        shares = set()
-        for stable, canary in pairs:
-            s, c = int(stable.get("weight", 1)), int(canary.get("weight", 1))
-            shares.add(round(100 * c / (s + c)) if s + c > 0 else 0)
-        if len(shares) > 1:
-            return -1  # rules disagree: drift, re-asserted by the next write
-        return shares.pop()
+        return canary_share(pairs, default_weight=1)  # Gateway API: an unset weight is 1
 
     def with_weight(self, obj: dict[str, Any], spec: RolloutSpec, weight: int) -> dict[str, Any]:
         new = copy.deepcopy(obj)
-        for stable, canary in _pairs(new, spec):
-            stable["weight"] = 100 - weight
-            canary["weight"] = weight
+        set_share(_pairs(new, spec), weight)
         return new

@@ -7,7 +7,7 @@ import copy
 from typing import Any
 
 from ..model import RolloutSpec
-from .base import RouteError
+from .base import Pair, RouteError, canary_share, set_share
 
 
 def _host_is(host: str, service: str, namespace: str) -> bool:
@@ -15,7 +15,7 @@ def _host_is(host: str, service: str, namespace: str) -> bool:
                     f"{service}.{namespace}.svc.cluster.local")
 
 
-def _pairs(obj: dict[str, Any], spec: RolloutSpec) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _pairs(obj: dict[str, Any], spec: RolloutSpec) -> list[Pair]:
     namespace = obj["metadata"].get("namespace", "")
     wanted = set(spec.routing.routes)
     pairs = []
@@ -44,15 +44,9 @@ class Istio:
             routes = f" among http routes {sorted(spec.routing.routes)}" if spec.routing.routes else ""
             raise RouteError(f"VirtualService {obj['metadata']['name']} has no http route{routes} with both "
                              f"{spec.stable.service} and {spec.canary.service} as destinations")
-        shares = set()
-        for stable, canary in pairs:
-            s, c = int(stable.get("weight", 0)), int(canary.get("weight", 0))
-            shares.add(round(100 * c / (s + c)) if s + c > 0 else 0)
-        return shares.pop() if len(shares) == 1 else -1
+        return canary_share(pairs, default_weight=0)
 
     def with_weight(self, obj: dict[str, Any], spec: RolloutSpec, weight: int) -> dict[str, Any]:
         new = copy.deepcopy(obj)
-        for stable, canary in _pairs(new, spec):
-            stable["weight"] = 100 - weight
-            canary["weight"] = weight
+        set_share(_pairs(new, spec), weight)
         return new

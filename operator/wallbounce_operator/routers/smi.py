@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 from ..model import RolloutSpec
-from .base import RouteError
+from .base import RouteError, canary_share, set_share
 
 
 def _backends(obj: dict[str, Any], spec: RolloutSpec) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -26,13 +26,9 @@ class SMI:
     kind = "TrafficSplit"
 
     def canary_weight(self, obj: dict[str, Any], spec: RolloutSpec) -> int:
-        stable, canary = _backends(obj, spec)
-        s, c = int(stable.get("weight", 0)), int(canary.get("weight", 0))
-        return round(100 * c / (s + c)) if s + c > 0 else 0
+        return canary_share([_backends(obj, spec)], default_weight=0)
 
     def with_weight(self, obj: dict[str, Any], spec: RolloutSpec, weight: int) -> dict[str, Any]:
         new = copy.deepcopy(obj)
-        stable, canary = _backends(new, spec)
-        stable["weight"] = 100 - weight
-        canary["weight"] = weight
+        set_share([_backends(new, spec)], weight)
         return new
