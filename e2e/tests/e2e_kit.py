@@ -124,5 +124,10 @@ def measure_rollback(stack: Stack, breached: Callable[[], bool], target: int,
     return {"breach_visible_at": t_breach, "route_at_target_at": t_route, "delay_s": round(t_route - t_breach, 2)}
 
 
-def reasons(stack: Stack, name: str) -> list[str]:
+def reasons(stack: Stack, name: str, wait_for_reason: str | None = None) -> list[str]:
+    """The rollout's event reasons; with ``wait_for_reason``, first wait until that one is posted (events
+    follow the status and route writes, so a test that saw the status must not race them)."""
+    if wait_for_reason:
+        wait_for(f"event {wait_for_reason} on {name}",
+                 lambda: wait_for_reason in [r for r, _ in stack.events(name)], 20)
     return [r for r, _ in stack.events(name)]

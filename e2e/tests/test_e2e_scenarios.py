@@ -47,6 +47,7 @@ def test_happy_path_walks_the_whole_ladder_and_traffic_follows_the_weights(clean
     assert st["analysis"]["verdict"] == "Pass"
     seen = [w for _, w in t.weights.changes]
     assert seen == [0, *LADDER], f"the route should walk the ladder in order, it went {seen}"
+    reasons(stack, "happy", wait_for_reason="Completed")
     promoted = [m for r, m in stack.events("happy") if r == "PhasePromoted"]
     assert promoted == [f"step {i} passed (every promotion gate holds): step {i + 1} ({LADDER[i]}%)"
                         for i in range(1, len(LADDER))], promoted
@@ -81,7 +82,7 @@ def test_error_burst_on_the_canary_rolls_back_fast(clean: Stack, strategy: str) 
         assert st["phase"] == "Paused" and st["pauseReason"] == "RolledBack" and st["weight"] == 2
         assert stack.route_weights() == (98, 2)
     assert st["analysis"]["verdict"] == "Fail" and st["analysis"]["errorRate"] > limit
-    assert "RolledBack" in reasons(stack, name)
+    assert "RolledBack" in reasons(stack, name, wait_for_reason="RolledBack")
     assert_shares(shares)
     # one analysis interval (1 s) plus a few seconds of scraping, querying and writing the route
     assert measured["delay_s"] <= 5.0, measured
@@ -104,6 +105,7 @@ def test_consensus_collapse_on_the_canary_rolls_back(clean: Stack) -> None:
     assert st["phase"] == "RolledBack" and stack.route_weights() == (100, 0)
     assert st["analysis"]["verdict"] == "Fail" and st["analysis"]["consensusConfidence"] < 0.6
     assert st["analysis"]["errorRate"] == 0  # not an error burst: the providers answered, they just disagreed
+    reasons(stack, name, wait_for_reason="RolledBack")
     assert any(r == "RolledBack" and "confidence" in m.lower() for r, m in stack.events(name)), stack.events(name)
     low = [s.confidence for s in answered if s.confidence is not None and s.confidence < 0.6]
     assert low, "the canary's own answers should report the collapsed confidence"
@@ -135,7 +137,7 @@ def test_prometheus_down_holds_then_pauses_and_resumes(clean: Stack) -> None:
         wait_for("the resume to be taken", lambda: stack.status(name).get("phase") != "Paused", timeout=20)
         st = wait_phase(stack, name, "Completed", timeout=60)
     assert st["weight"] == 50 and stack.route_weights() == (50, 50)
-    seen = reasons(stack, name)
+    seen = reasons(stack, name, wait_for_reason="Completed")
     for reason in ("Holding", "Paused", "Resumed", "Completed"):
         assert reason in seen, seen
     assert seen.index("Paused") < seen.index("Resumed") < seen.index("Completed")
@@ -161,6 +163,7 @@ def test_operator_killed_repeatedly_finishes_without_skipping_or_shortening(clea
     assert st["weight"] == 50 and stack.route_weights() == (50, 50)
     seen = [w for _, w in t.weights.changes]
     assert seen == [0, *LADDER], f"a phase was skipped or repeated: {seen}"
+    reasons(stack, name, wait_for_reason="Completed")
     promoted = [m for r, m in stack.events(name) if r == "PhasePromoted"]
     assert len(promoted) == len(LADDER) - 1, f"a double or missing promotion: {promoted}"
     # dwell per step from the route's own changes (polled every 0.1 s): never shorter than the phase's duration,
@@ -190,7 +193,7 @@ def test_manual_weight_edit_is_reasserted(clean: Stack) -> None:
         reasserted = time.monotonic() - edited
         time.sleep(4)
         shares = t.shares()
-    assert "WeightDrift" in reasons(stack, name)
+    assert "WeightDrift" in reasons(stack, name, wait_for_reason="WeightDrift")
     assert stack.status(name)["weight"] == 10 and stack.status(name)["step"] == 1
     assert_shares(shares)
     assert any(s["weight"] == 10 and s["requests"] >= 60 for s in shares), shares

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import uuid
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,7 +111,8 @@ class Kube:
         meta = rollout["metadata"]
         now = dt.datetime.now(dt.UTC)
         body = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]),
+            # <object>.<hex nanoseconds>, as client-go names events: unique, and sorts in emission order
+            metadata=client.V1ObjectMeta(name=f"{meta['name']}.{time.time_ns():x}", namespace=meta["namespace"]),
             involved_object=client.V1ObjectReference(api_version=f"{GROUP}/{VERSION}", kind=KIND,
                                                      name=meta["name"], namespace=meta["namespace"],
                                                      uid=meta.get("uid"), resource_version=meta.get("resourceVersion")),

@@ -185,6 +185,11 @@ class Cluster:
     def reasons(self, name: str) -> list[str]:
         return [r for r, _ in self.events(name)]
 
+    def wait_reason(self, name: str, reason: str, timeout: float = 20) -> list[str]:
+        """Events are posted after the status and route writes: wait for one rather than race it."""
+        return list(wait_for(f"event {reason} on {name}", lambda: (r := self.reasons(name)) and reason in r and r,
+                             timeout))
+
 
 def run_cli(*args: str, kubeconfig: str) -> subprocess.CompletedProcess[str]:
     bindir = str(Path(sys.executable).parent)

@@ -57,8 +57,9 @@ def test_actions_through_kubectl(cluster: Cluster, exporter: Exporter, prometheu
     wait_for("act2 restarted", lambda: cluster.status("act2").get("phase") in ("Progressing", "Holding"),
              timeout=30)
     wait_for("act2 1% again", lambda: cluster.route_weights("techsapo2") == (99, 1), timeout=30)
-    reasons = cluster.reasons("act2")
-    assert reasons.index("Aborted") < reasons.index("Retried")
+    cluster.wait_reason("act2", "Retried")
+    transitions = [h["reason"] for h in cluster.status("act2")["history"]]
+    assert transitions.index("Aborted") < transitions.index("Retried")
 
     listing = do("list")
     assert re.search(r"^act\s+Completed\s+4/4\s+50%", listing, re.M), listing

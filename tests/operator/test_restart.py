@@ -49,7 +49,7 @@ def test_sigkill_mid_ladder(cluster: Cluster, exporter: Exporter, prometheus: Pr
     assert [h["weight"] for h in promotions] == [1, 2, 10, 20, 35, 50, 50]  # none skipped, none repeated
     for before, after in itertools.pairwise(promotions):
         assert (ts(after["time"]) - ts(before["time"])).total_seconds() >= dwell  # dwell never shortened
-    reasons = cluster.reasons("phoenix")
+    reasons = cluster.wait_reason("phoenix", "Completed")
     assert reasons.count("PhasePromoted") == 5
     assert reasons.count("Completed") == 1
     wait_for("route at 50%", lambda: cluster.route_weights() == (50, 50), timeout=30)

@@ -47,7 +47,7 @@ def test_a_concurrent_writer_causes_no_double_promotion(cluster: Cluster, export
     assert next(writes) > 100
     promotions = [h["weight"] for h in status["history"] if h["reason"] in ("Started", "PhasePromoted", "Completed")]
     assert promotions == [1, 2, 10, 20, 35, 50, 50]
-    assert cluster.reasons("busy").count("PhasePromoted") == 5
+    assert cluster.wait_reason("busy", "Completed").count("PhasePromoted") == 5
     assert cluster.route_weights() == (50, 50)
 
 
