@@ -45,9 +45,12 @@ demo: venv system-deps
 demo-down: venv
 	$(VENV)/bin/wallbounce-local down
 
-# Long campaigns, not part of `make test`: 50 SIGKILLs, 1,000 generated specs each way
+# Long campaigns (small counts run in `make test`): 50 SIGKILLs, 1,000 generated specs each way,
+# a 10-minute service soak, ~4,000 schemathesis cases
 chaos: lint system-deps testbin-all
-	CHAOS_KILLS=50 CHAOS_EXAMPLES=1000 $(PY) -m pytest tests/robustness tests/operator/test_restart.py $(PYTEST_ARGS)
+	CHAOS_KILLS=50 CHAOS_EXAMPLES=1000 CHAOS_SOAK_SECONDS=600 CHAOS_SCHEMATHESIS_EXAMPLES=1000 \
+	  $(PY) -m pytest tests/robustness tests/operator/test_restart.py tests/service/test_soak.py \
+	  "tests/service/test_processes.py::test_openapi_document_matches_live_behaviour" $(PYTEST_ARGS)
 
 # Every benchmark; figures are printed (and the scale plot written to docs/benchmarks-scale.png)
 bench: venv system-deps testbin-all

@@ -4,6 +4,7 @@ and the OpenAPI document validated against the live service by schemathesis (no 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from wallbounce_service.cli import build_parser
 from .processes import post_json, running_stack
 
 GEN = "/api/v1/generate"
+
+# schemathesis cases per POST operation and mode; `make chaos` runs a few thousand in all
+POST_EXAMPLES = int(os.environ.get("CHAOS_SCHEMATHESIS_EXAMPLES", "25"))
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +76,7 @@ def test_openapi_document_matches_live_behaviour(stack: dict[str, str]) -> None:
 
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(
-                max_examples=25 if operation.method.upper() == "POST" else 5,
+                max_examples=POST_EXAMPLES if operation.method.upper() == "POST" else 5,
                 deadline=None,
                 suppress_health_check=list(HealthCheck),
                 database=None,
