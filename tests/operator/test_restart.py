@@ -26,6 +26,7 @@ def ts(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+@pytest.mark.timeout(max(300, KILLS * 40))
 def test_sigkill_mid_ladder(cluster: Cluster, exporter: Exporter, prometheus: Prometheus,
                             operator: OperatorProcess) -> None:
     healthy(exporter, cluster)

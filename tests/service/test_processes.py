@@ -58,6 +58,7 @@ def test_process_serves_and_the_simulator_can_be_rescripted_at_run_time(stack: d
     assert any(r.get("message") == "service ready" for r in records)
 
 
+@pytest.mark.timeout(max(300, POST_EXAMPLES * 2))
 def test_openapi_document_matches_live_behaviour(stack: dict[str, str]) -> None:
     """schemathesis, positive and negative cases for every operation: no 5xx, no schema violations, and the
     documented status codes, content types and headers only (about 150 cases in all)."""

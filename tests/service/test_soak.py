@@ -54,6 +54,7 @@ async def _soak(url: str) -> tuple[list[float], dict[int, int]]:
     return samples, statuses
 
 
+@pytest.mark.timeout(SECONDS + 240)
 def test_steady_load_keeps_rss_flat(tmp_path_factory: pytest.TempPathFactory) -> None:
     env = {"WALLBOUNCE_CACHE__MAX_ENTRIES": "200", "WALLBOUNCE_SESSIONS__MAX_SESSIONS": "200"}
     with running_stack(tmp_path_factory.mktemp("soak"), variant="stable", extra_env=env) as urls:
