@@ -5,11 +5,12 @@
 #
 #   testbin/build.sh [core|traefik|helm|all]...   (default: core)
 #
-# Environment: WALLBOUNCE_CACHE (default ~/.cache/wallbounce).
+# Environment: WALLBOUNCE_TESTBIN_CACHE (default ~/.cache/wallbounce). Not WALLBOUNCE_CACHE: the
+# service reads WALLBOUNCE_* variables as its configuration (WALLBOUNCE_CACHE would be its cache settings).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=${WALLBOUNCE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wallbounce}
+cache=${WALLBOUNCE_TESTBIN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wallbounce}
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 fail() { echo "testbin: $*" >&2; exit 1; }
