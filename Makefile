@@ -4,6 +4,9 @@
 #   make lint   ruff + mypy
 
 SHELL := /bin/bash
+# Go (testbin, third-party CRDs from the module cache) where this image installs it, even when a
+# non-interactive shell's PATH lacks it
+export PATH := $(if $(wildcard /usr/local/go/bin/go),/usr/local/go/bin:,)$(PATH)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
