@@ -539,23 +539,22 @@ class Stack:
 
     def canary_error_rate(self, window: str = "6s") -> float | None:
         """The canary's error ratio as the operator's default query sees it (None: no data)."""
-        assert self.prometheus is not None
         svc, ns = self.backends["canary"].name, self.namespace
         sel = f'namespace="{ns}", service="{svc}"'
         q = (f'sum(increase(wallbounce_requests_total{{{sel}, outcome="error"}}[{window}])) / '
              f"sum(increase(wallbounce_requests_total{{{sel}}}[{window}]))")
-        result = self.prometheus.query(q)
-        if not result:
-            return None
-        value = float(result[0]["value"][1])
-        return None if value != value else value  # NaN: no requests in the window
+        return self._scalar(q)
 
     def canary_confidence(self, window: str = "6s") -> float | None:
-        assert self.prometheus is not None
         sel = f'namespace="{self.namespace}", service="{self.backends["canary"].name}"'
         q = (f"sum(rate(wallbounce_consensus_confidence_sum{{{sel}}}[{window}])) / "
              f"sum(rate(wallbounce_consensus_confidence_count{{{sel}}}[{window}]))")
-        result = self.prometheus.query(q)
+        return self._scalar(q)
+
+    def _scalar(self, promql: str) -> float | None:
+        """One number from Prometheus; None for no sample or NaN (no requests in the window)."""
+        assert self.prometheus is not None
+        result = self.prometheus.query(promql)
         if not result:
             return None
         value = float(result[0]["value"][1])
