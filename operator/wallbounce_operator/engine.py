@@ -6,6 +6,8 @@ the rollouts that need attention — their analysis interval elapsed, or somethi
 in one batch, and reconciles each: observe (Deployment, route) → decide (pure) → act (status, then
 route weights, then events). Status is written with the resourceVersion that was read, so a stale
 view is refused by the API server (409) instead of promoting twice; the next tick decides again.
+A decision's events are written into ``status.pendingEvents`` together with the transition and
+cleared once posted, so an operator killed between the two posts them after its restart, once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .routers import MESHES, TrafficRouter
 log = logging.getLogger("wallbounce.engine")
 
 Key = tuple[str, str]
+OUTBOX_LIMIT = 50  # status.pendingEvents keeps the newest this many while the events API refuses them
 
 
 def on_grid(at: float, interval: float) -> float:
@@ -80,7 +83,7 @@ class Engine:
             self.next_check[key] = self._first_check(body)
         status = body.get("status") or {}
         if (not status.get("phase") or (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
-                or status.get("observedGeneration") != meta.get("generation")):
+                or status.get("observedGeneration") != meta.get("generation") or status.get("pendingEvents")):
             self.dirty.add(key)
 
     def _first_check(self, body: dict[str, Any]) -> float:
@@ -194,20 +197,31 @@ class Engine:
             generation=meta.get("generation"),
         )
         decision = decide(spec, status, inputs)
-        if decision.status != status:
-            body = await self.kube.patch_status(namespace, name, decision.status, status, meta.get("resourceVersion"))
+        # the events go into status with the transition (an outbox): a crash after this write still posts them
+        new_status = dict(decision.status)
+        outbox = [*(status.get("pendingEvents") or []), *self.kube.outbox_entries(name, decision.events)]
+        new_status.pop("pendingEvents", None)
+        if outbox:
+            new_status["pendingEvents"] = outbox[-OUTBOX_LIMIT:]
+        if new_status != status:
+            body = await self.kube.patch_status(namespace, name, new_status, status, meta.get("resourceVersion"))
             self._remember(key, body)
         self.pending_action.pop(key, None)
+        for event in decision.events:
+            metrics.TRANSITIONS.labels(namespace, name, event.reason).inc()
+            log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
 
         if route is not None and route.weight is not None and route.weight != decision.weight:
             written = await router.write(namespace, spec.routing.name, spec, decision.weight)
             if written.problem:
                 log.warning("route of %s/%s: %s", namespace, name, written.problem)
                 self.dirty.add(key)
-        for event in decision.events:
-            metrics.TRANSITIONS.labels(namespace, name, event.reason).inc()
-            await self.kube.emit(body, event)
-            log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
+        if outbox:
+            posted = [await self.kube.emit(body, entry) for entry in new_status["pendingEvents"]]
+            if all(posted):
+                body = await self.kube.clear_pending_events(namespace, name, body["metadata"].get("resourceVersion"))
+                self._remember(key, body)
+            # else: they stay in status.pendingEvents and the next reconcile posts them
         if decision.verdict is not None:
             metrics.VERDICTS.labels(namespace, name, str(decision.verdict)).inc()
         metrics.publish(namespace, name, decision.status)

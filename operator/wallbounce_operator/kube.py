@@ -1,6 +1,7 @@
 """Kubernetes I/O of the operator (blocking client calls run off the event loop): the rollout's
 status (merge patch guarded by resourceVersion, so a stale view can never double-promote), its
-action annotation, the canary Deployment's availability and revision, and Events.
+action annotation, the canary Deployment's availability and revision, and Events (posted from the
+status' outbox, ``pendingEvents``, under names fixed when they were decided).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from kubernetes import client, config
 
-from .model import ACTION_ANNOTATION, GROUP, KIND, PLURAL, VERSION, Event
+from .model import ACTION_ANNOTATION, GROUP, KIND, PLURAL, VERSION, Event, format_time, parse_time
 
 log = logging.getLogger("wallbounce.kube")
 
@@ -107,20 +108,30 @@ class Kube:
 
     # ----- events -----
 
-    async def emit(self, rollout: dict[str, Any], event: Event) -> None:
+    @staticmethod
+    def outbox_entries(rollout_name: str, events: list[Event]) -> list[dict[str, Any]]:
+        """Events decided now, as status.pendingEvents entries. Each gets its Event object's name here, once
+        (<object>.<hex nanoseconds>, as client-go names events: unique, and sorts in emission order), so a
+        repost after a crash finds the object already there instead of posting a twin."""
+        now = format_time(dt.datetime.now(dt.UTC))
+        base = time.time_ns()
+        return [{"name": f"{rollout_name}.{base + i:x}", "time": now, "reason": e.reason,
+                 "message": e.message[:1024], "type": e.type} for i, e in enumerate(events)]
+
+    async def emit(self, rollout: dict[str, Any], entry: dict[str, Any]) -> bool:
+        """Post one pendingEvents entry as an Event; True when it is (or already was) in the API server."""
         meta = rollout["metadata"]
-        now = dt.datetime.now(dt.UTC)
+        when = parse_time(entry.get("time")) or dt.datetime.now(dt.UTC)
         body = client.CoreV1Event(
-            # <object>.<hex nanoseconds>, as client-go names events: unique, and sorts in emission order
-            metadata=client.V1ObjectMeta(name=f"{meta['name']}.{time.time_ns():x}", namespace=meta["namespace"]),
+            metadata=client.V1ObjectMeta(name=entry["name"], namespace=meta["namespace"]),
             involved_object=client.V1ObjectReference(api_version=f"{GROUP}/{VERSION}", kind=KIND,
                                                      name=meta["name"], namespace=meta["namespace"],
                                                      uid=meta.get("uid"), resource_version=meta.get("resourceVersion")),
-            reason=event.reason,
-            message=event.message[:1024],
-            type=event.type,
-            first_timestamp=now,
-            last_timestamp=now,
+            reason=entry["reason"],
+            message=entry.get("message", ""),
+            type=entry.get("type", "Normal"),
+            first_timestamp=when,
+            last_timestamp=when,
             count=1,
             source=client.V1EventSource(component="wallbounce-operator"),
             reporting_component="wallbounce.dev/operator",
@@ -128,6 +139,17 @@ class Kube:
         )
         try:
             await asyncio.to_thread(self.core.create_namespaced_event, meta["namespace"], body)
-        except client.ApiException as exc:  # an event lost is not worth failing the reconcile
-            log.warning("could not post event %s for %s/%s: HTTP %s", event.reason, meta["namespace"],
-                        meta["name"], exc.status)
+        except client.ApiException as exc:
+            if exc.status == 409:
+                return True  # posted before a crash or a lost status write: not twice
+            log.warning("could not post event %s for %s/%s: HTTP %s (kept in status.pendingEvents for a retry)",
+                        entry["reason"], meta["namespace"], meta["name"], exc.status)
+            return False
+        return True
+
+    async def clear_pending_events(self, namespace: str, name: str, resource_version: str | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"status": {"pendingEvents": None}}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return await self._call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
+                                PLURAL, name, body)
