@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+import uvloop
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -30,7 +31,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_format, settings.log_level)
     web.run_app(
-        create_app(settings), host=args.host, port=args.port, print=None, handler_cancellation=True, shutdown_timeout=10
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        print=None,
+        handler_cancellation=True,
+        shutdown_timeout=10,
+        loop=uvloop.new_event_loop(),  # libuv's loop: less CPU per request than asyncio's own
     )
     return 0
 
