@@ -1,6 +1,7 @@
 """The analysis loop: one task for every rollout of the operator.
 
-Kopf's watch feeds ``observe_event`` with each rollout's latest body. Every second the loop picks
+Kopf's watch feeds ``observe_event`` with each rollout's latest body, and the caches of canary
+Deployments and routes (``informers``) with the objects the rollouts name. Every second the loop picks
 the rollouts that need attention — their analysis interval elapsed, or something a human did
 (an action annotation, a spec change, a new rollout) — asks Prometheus for all of their canaries
 in one batch, and reconciles each: observe (Deployment, route) → decide (pure) → act (status, then
@@ -31,6 +32,7 @@ from .routers import MESHES, TrafficRouter
 log = logging.getLogger("wallbounce.engine")
 
 Key = tuple[str, str]
+References = tuple[tuple[str, str], str, tuple[str, str]]  # canary Deployment, mesh kind, route
 OUTBOX_LIMIT = 50  # status.pendingEvents keeps the newest this many while the events API refuses them
 
 
@@ -59,6 +61,7 @@ class Engine:
         self.dirty: set[Key] = set()
         self.pending_action: dict[Key, str] = {}
         self.in_flight: set[Key] = set()
+        self.references: dict[Key, References] = {}
         self.health = metrics.Health()
         self._limit = asyncio.Semaphore(concurrency)
 
@@ -68,6 +71,7 @@ class Engine:
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if event_type == "DELETED":
+            self._refer(key, None)
             self.rollouts.pop(key, None)
             self.next_check.pop(key, None)
             self.dirty.discard(key)
@@ -79,12 +83,41 @@ class Engine:
         if current is not None and _rv(current) > _rv(body):
             return  # we already hold a newer version (our own write came back first)
         self.rollouts[key] = body
+        self._refer(key, body)
         if key not in self.next_check:
             self.next_check[key] = self._first_check(body)
         status = body.get("status") or {}
         if (not status.get("phase") or (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
                 or status.get("observedGeneration") != meta.get("generation") or status.get("pendingEvents")):
             self.dirty.add(key)
+
+    def _refer(self, key: Key, body: dict[str, Any] | None) -> None:
+        """Tell the caches which canary Deployment and route this rollout reads (none once it is gone)."""
+        refs: References | None = None
+        if body is not None:
+            try:
+                spec = RolloutSpec.from_dict(body.get("spec") or {})
+                refs = ((key[0], spec.canary.deployment), spec.routing.kind, (key[0], spec.routing.name))
+            except (KeyError, ValueError, TypeError):
+                refs = None
+        old = self.references.get(key)
+        if refs == old:
+            return
+        if old is not None:
+            self.kube.deployments.unwant(old[0])
+            self.routers[old[1]].routes.unwant(old[2])
+        if refs is not None:
+            self.kube.deployments.want(refs[0])
+            self.routers[refs[1]].routes.want(refs[2])
+            self.references[key] = refs
+        else:
+            self.references.pop(key, None)
+
+    def observe_deployment(self, event_type: str | None, body: dict[str, Any]) -> None:
+        self.kube.deployments.observe(event_type, body)
+
+    def observe_route(self, kind: str, event_type: str | None, body: dict[str, Any]) -> None:
+        self.routers[kind].routes.observe(event_type, body)
 
     def _first_check(self, body: dict[str, Any]) -> float:
         """The first analysis: on the interval's grid, at least one interval after ``status.lastAnalysisAt``

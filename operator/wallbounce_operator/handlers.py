@@ -1,6 +1,7 @@
-"""Kopf handlers, kept thin: the watch feeds the engine; startup starts the engine's loop and the
-metrics endpoint; cleanup stops them. No finalizers are added (deleting a rollout never blocks) and
-Kopf stores no state in the objects (no drift for Argo CD)."""
+"""Kopf handlers, kept thin: the watches (rollouts, and the canary Deployments and routes they name)
+feed the engine; startup starts the engine's loop and the metrics endpoint; cleanup stops them. No
+finalizers are added (deleting a rollout never blocks) and Kopf stores no state in the objects (no
+drift for Argo CD)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .analysis.prometheus import PrometheusSource
 from .engine import Engine
 from .kube import api_client
 from .model import GROUP, PLURAL, VERSION
+from .routers import MESHES, Mesh
 
 
 @kopf.on.startup()
@@ -51,3 +53,18 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def on_rollout(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo.engine.observe_event(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event("apps", "v1", "deployments")
+def on_deployment(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.engine.observe_deployment(event.get("type"), dict(event["object"]))
+
+
+def _watch_routes(kind: str, mesh: Mesh) -> None:
+    @kopf.on.event(mesh.group, mesh.version, mesh.plural, id=f"route-{kind}")
+    def on_route(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+        memo.engine.observe_route(kind, event.get("type"), dict(event["object"]))
+
+
+for _kind, _mesh in MESHES.items():  # a mesh whose CRD is absent is reported once by Kopf and not watched
+    _watch_routes(_kind, _mesh)

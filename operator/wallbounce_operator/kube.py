@@ -1,7 +1,7 @@
 """Kubernetes I/O of the operator (blocking client calls run off the event loop): the rollout's
 status (merge patch guarded by resourceVersion, so a stale view can never double-promote), its
-action annotation, the canary Deployment's availability and revision, and Events (posted from the
-status' outbox, ``pendingEvents``, under names fixed when they were decided).
+action annotation, the canary Deployment's availability and revision (from a watch-fed cache), and
+Events (posted from the status' outbox, ``pendingEvents``, under names fixed when they were decided).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from kubernetes import client, config
 
+from .informers import Informer, trim_deployment
 from .model import ACTION_ANNOTATION, GROUP, KIND, PLURAL, VERSION, Event, format_time, parse_time
 
 log = logging.getLogger("wallbounce.kube")
@@ -59,6 +60,7 @@ class Kube:
         self.objects = client.CustomObjectsApi(api)
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
+        self.deployments = Informer(trim_deployment)
 
     # ----- the rollout -----
 
@@ -95,14 +97,18 @@ class Kube:
     # ----- the canary Deployment -----
 
     async def canary(self, namespace: str, deployment: str) -> CanaryState:
-        try:
-            resp: Any = await asyncio.to_thread(self.apps.read_namespaced_deployment, deployment, namespace,
-                                                _preload_content=False)
-            obj = json.loads(resp.data)
-        except client.ApiException as exc:
-            if exc.status == 404:
-                return CanaryState(False, None, f"Deployment {namespace}/{deployment} not found")
-            return CanaryState(False, None, f"reading Deployment {namespace}/{deployment}: HTTP {exc.status}")
+        """From the watch-fed cache; a GET (whose answer is cached) when the cache has not seen it."""
+        obj = self.deployments.get(namespace, deployment)
+        if obj is None:
+            try:
+                resp: Any = await asyncio.to_thread(self.apps.read_namespaced_deployment, deployment, namespace,
+                                                    _preload_content=False)
+                obj = json.loads(resp.data)
+            except client.ApiException as exc:
+                if exc.status == 404:
+                    return CanaryState(False, None, f"Deployment {namespace}/{deployment} not found")
+                return CanaryState(False, None, f"reading Deployment {namespace}/{deployment}: HTTP {exc.status}")
+            self.deployments.store(obj)
         available = int((obj.get("status") or {}).get("availableReplicas") or 0)
         return CanaryState(available > 0, template_hash(obj))
 

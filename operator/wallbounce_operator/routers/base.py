@@ -1,5 +1,6 @@
-"""The router protocol and the shared I/O: read a route object, read its canary weight, rewrite
-the weights with optimistic concurrency (replace with the resourceVersion read), and read back.
+"""The router protocol and the shared I/O: read a route object (watch-fed cache, else a GET), read its
+canary weight, rewrite the weights with optimistic concurrency (replace with the resourceVersion of a
+fresh read), and check the reply.
 
 Each mesh only says where its objects live and how weights sit in them (pure functions on dicts).
 """
@@ -11,6 +12,7 @@ from typing import Any, Protocol
 
 from kubernetes import client
 
+from ..informers import Informer, trim_route
 from ..model import RolloutSpec, RouteState
 
 
@@ -54,38 +56,45 @@ class Mesh(Protocol):
 
 
 class TrafficRouter:
-    """Reads and writes one rollout's route through the Kubernetes API (blocking calls off the loop)."""
+    """Reads (from the watch-fed cache, else a GET) and writes one rollout's route through the Kubernetes API
+    (blocking calls off the loop)."""
 
     def __init__(self, api: client.ApiClient, mesh: Mesh) -> None:
         self.objects = client.CustomObjectsApi(api)
         self.mesh = mesh
+        self.routes = Informer(trim_route)
 
     def _get(self, namespace: str, name: str) -> dict[str, Any]:
         m = self.mesh
         try:
             obj: Any = self.objects.get_namespaced_custom_object(m.group, m.version, namespace, m.plural, name)
-            return dict(obj)
         except client.ApiException as exc:
             if exc.status == 404:
                 raise RouteNotFound(f"{m.kind} {namespace}/{name} not found") from exc
             raise RouteError(f"reading {m.kind} {namespace}/{name}: HTTP {exc.status} {exc.reason}") from exc
+        self.routes.store(dict(obj))
+        return dict(obj)
 
     async def read(self, namespace: str, name: str, spec: RolloutSpec) -> RouteState:
         try:
-            obj = await asyncio.to_thread(self._get, namespace, name)
+            obj = self.routes.get(namespace, name)
+            if obj is None:
+                obj = await asyncio.to_thread(self._get, namespace, name)
             return RouteState(self.mesh.canary_weight(obj, spec))
         except RouteError as exc:
             return RouteState(None, str(exc))
 
     async def write(self, namespace: str, name: str, spec: RolloutSpec, weight: int) -> RouteState:
-        """Set the weights and read them back; a concurrent writer (409) is retried once from a fresh read."""
+        """Set the weights on a fresh read and check the API server's reply; a concurrent writer (409) is
+        retried once from a fresh read."""
         m = self.mesh
         for attempt in range(2):
             try:
                 obj = await asyncio.to_thread(self._get, namespace, name)
                 body = m.with_weight(obj, spec, weight)
-                await asyncio.to_thread(self.objects.replace_namespaced_custom_object, m.group, m.version,
-                                        namespace, m.plural, name, body)
+                stored: Any = await asyncio.to_thread(self.objects.replace_namespaced_custom_object, m.group,
+                                                      m.version, namespace, m.plural, name, body)
+                self.routes.store(dict(stored))
                 break
             except client.ApiException as exc:
                 if exc.status == 409 and attempt == 0:
