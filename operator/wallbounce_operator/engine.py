@@ -62,6 +62,7 @@ class Engine:
         self.pending_action: dict[Key, str] = {}
         self.in_flight: set[Key] = set()
         self.references: dict[Key, References] = {}
+        self._referred_generation: dict[Key, Any] = {}
         self.health = metrics.Health()
         self._limit = asyncio.Semaphore(concurrency)
 
@@ -93,6 +94,10 @@ class Engine:
 
     def _refer(self, key: Key, body: dict[str, Any] | None) -> None:
         """Tell the caches which canary Deployment and route this rollout reads (none once it is gone)."""
+        meta = (body or {}).get("metadata") or {}
+        generation = (meta.get("uid"), meta.get("generation"))
+        if body is not None and generation[1] is not None and self._referred_generation.get(key) == generation:
+            return  # the spec has not changed since (our own status writes come back as events)
         refs: References | None = None
         if body is not None:
             try:
@@ -100,6 +105,10 @@ class Engine:
                 refs = ((key[0], spec.canary.deployment), spec.routing.kind, (key[0], spec.routing.name))
             except (KeyError, ValueError, TypeError):
                 refs = None
+        if body is None:
+            self._referred_generation.pop(key, None)
+        else:
+            self._referred_generation[key] = generation
         old = self.references.get(key)
         if refs == old:
             return
