@@ -186,6 +186,18 @@ class Simulator:
         return web.json_response({"reset": True})
 
     # --- shared behaviour ------------------------------------------------------------------------------------------
+    async def _gate(
+        self, vendor: str, request: web.Request, key: str | None, prompt: str, model: str
+    ) -> web.StreamResponse | None:
+        """Records the call and waits the latency; the error response the script calls for, or None to answer."""
+        self.stats[vendor].models.append(model)
+        status = await self._behave(vendor, request, key, prompt)
+        if status == 499:
+            return web.Response(status=499)
+        if status is not None:
+            return self._fail(vendor, status, key)
+        return None
+
     async def _behave(self, vendor: str, request: web.Request, key: str | None, prompt: str) -> int | None:
         """Records the call, waits the latency (noting an aborted client), returns an error status or None."""
         script = self.scripts[vendor]
@@ -290,12 +302,9 @@ class Simulator:
             return self._fail("openai", 400, key)
         user = _openai_input_text(data.get("input"))
         prompt = user + "\n" + str(data.get("instructions") or "")
-        self.stats["openai"].models.append(str(data["model"]))
-        status = await self._behave("openai", request, key, prompt)
-        if status == 499:
-            return web.Response(status=499)
-        if status is not None:
-            return self._fail("openai", status, key)
+        refusal = await self._gate("openai", request, key, prompt, str(data["model"]))
+        if refusal is not None:
+            return refusal
         text_format = (data.get("text") or {}).get("format") or {}
         text = self._maybe_structured("openai", self._text("openai", user), text_format.get("type") == "json_schema")
         inp, out = self._tokens("openai", prompt, text)
@@ -345,12 +354,9 @@ class Simulator:
         user = "\n".join(
             _content_text(m.get("content")) for m in data["messages"] if isinstance(m, dict) and m.get("role") == "user"
         )
-        self.stats["openai"].models.append(str(data["model"]))
-        status = await self._behave("openai", request, key, prompt)
-        if status == 499:
-            return web.Response(status=499)
-        if status is not None:
-            return self._fail("openai", status, key)
+        refusal = await self._gate("openai", request, key, prompt, str(data["model"]))
+        if refusal is not None:
+            return refusal
         text = self._text("openai", user)
         inp, out = self._tokens("openai", prompt, text)
         script = self.scripts["openai"]
@@ -388,12 +394,9 @@ class Simulator:
         prompt = "\n".join(_content_text(m.get("content")) for m in data.get("messages", []) if isinstance(m, dict))
         user = prompt
         prompt = f"{prompt}\n{system_text}"
-        self.stats["anthropic"].models.append(str(data["model"]))
-        status = await self._behave("anthropic", request, key, prompt)
-        if status == 499:
-            return web.Response(status=499)
-        if status is not None:
-            return self._fail("anthropic", status, key)
+        refusal = await self._gate("anthropic", request, key, prompt, str(data["model"]))
+        if refusal is not None:
+            return refusal
         text = self._text("anthropic", user)
         inp, out = self._tokens("anthropic", prompt, text)
         script = self.scripts["anthropic"]
@@ -435,12 +438,9 @@ class Simulator:
             if isinstance(part, dict) and isinstance(part.get("text"), str):
                 parts.append(part["text"])
         prompt = "\n".join(parts)
-        self.stats["gemini"].models.append(model)
-        status = await self._behave("gemini", request, key, prompt)
-        if status == 499:
-            return web.Response(status=499)
-        if status is not None:
-            return self._fail("gemini", status, key)
+        refusal = await self._gate("gemini", request, key, prompt, model)
+        if refusal is not None:
+            return refusal
         generation = data.get("generationConfig") or {}
         text = self._maybe_structured(
             "gemini", self._text("gemini", user), generation.get("responseMimeType") == "application/json"

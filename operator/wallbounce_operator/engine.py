@@ -261,7 +261,8 @@ class Engine:
         if outbox:
             posted = [await self.kube.emit(body, entry) for entry in new_status["pendingEvents"]]
             if all(posted):
-                body = await self.kube.clear_pending_events(namespace, name, body["metadata"].get("resourceVersion"))
+                body = await self.kube.patch_status(namespace, name, {}, {"pendingEvents": None},
+                                                    body["metadata"].get("resourceVersion"))
                 self._remember(key, body)
             # else: they stay in status.pendingEvents and the next reconcile posts them
         if decision.verdict is not None:

@@ -152,10 +152,3 @@ class Kube:
                         entry["reason"], meta["namespace"], meta["name"], exc.status)
             return False
         return True
-
-    async def clear_pending_events(self, namespace: str, name: str, resource_version: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"status": {"pendingEvents": None}}
-        if resource_version:
-            body["metadata"] = {"resourceVersion": resource_version}
-        return await self._call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
-                                PLURAL, name, body)
