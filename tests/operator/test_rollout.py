@@ -68,11 +68,12 @@ def test_an_error_burst_rolls_back(strategy: str, cluster: Cluster, exporter: Ex
     if strategy == "Emergency":
         status = cluster.wait_phase("burst", "RolledBack", timeout=60)
         assert status["weight"] == 0
-        assert cluster.route_weights() == (100, 0)
+        # the status is written first and the route follows it: wait for the route rather than race it
+        wait_for("route at 0%", lambda: cluster.route_weights() == (100, 0), timeout=10)
     else:
         status = cluster.wait_phase("burst", "Paused", timeout=60)
         assert (status["pauseReason"], status["step"], status["weight"]) == ("RolledBack", 1, 1)
-        assert cluster.route_weights() == (99, 1)
+        wait_for("route back at 1%", lambda: cluster.route_weights() == (99, 1), timeout=10)
     assert status["analysis"]["verdict"] == "Fail"
     assert "error rate" in status["analysis"]["reason"]
     cluster.wait_reason("burst", "RolledBack")
