@@ -20,7 +20,9 @@ def _operator(args: argparse.Namespace) -> int:
     if not args.verbose:  # Kopf reports every watch event's handler at INFO: too loud for thousands
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     memo = kopf.Memo(metrics_port=args.metrics_port, metrics_host=args.metrics_host, tick=args.tick,
-                     query_timeout=args.query_timeout)
+                     query_timeout=args.query_timeout, prometheus=args.prometheus,
+                     prometheus_allow=tuple(args.prometheus_allow or ()),
+                     allow_query_overrides=args.allow_query_overrides)
     namespaces = args.namespace or []
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=memo)
     return 0
@@ -48,6 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     op.add_argument("--verbose", "-v", action="store_true")
     op.add_argument("--tick", type=float, default=1.0, help=argparse.SUPPRESS)
     op.add_argument("--query-timeout", type=float, default=5.0, help="Prometheus query timeout in seconds")
+    op.add_argument("--prometheus", default="",
+                    help="the Prometheus of rollouts that name none (spec.analysis.prometheus.address), and the only "
+                         "one allowed unless --prometheus-allow adds others")
+    op.add_argument("--prometheus-allow", action="append", metavar="URL",
+                    help="another Prometheus base URL rollouts may name (repeatable)")
+    op.add_argument("--allow-query-overrides", action="store_true",
+                    help="let rollouts run their own PromQL (spec.analysis.queries), each within its time budget")
     sub.add_parser("service", help="run the wall-bounce service (see `wallbounce service --help`)")
     args = parser.parse_args(argv)
     if args.command == "operator":

@@ -1,14 +1,18 @@
 """The analysis loop: one task for every rollout of the operator.
 
-Kopf's watch feeds ``observe_event`` with each rollout's latest body, and the caches of canary
-Deployments and routes (``informers``) with the objects the rollouts name. Every second the loop picks
-the rollouts that need attention — their analysis interval elapsed, or something a human did
-(an action annotation, a spec change, a new rollout) — asks Prometheus for all of their canaries
-in one batch, and reconciles each: observe (Deployment, route) → decide (pure) → act (status, then
-route weights, then events). Status is written with the resourceVersion that was read, so a stale
-view is refused by the API server (409) instead of promoting twice; the next tick decides again.
-A decision's events are written into ``status.pendingEvents`` together with the transition and
-cleared once posted, so an operator killed between the two posts them after its restart, once.
+Kopf's watches feed ``observe_event`` with each rollout's latest body, and the caches of Deployments, ReplicaSets
+and routes (``informers``) with the objects the rollouts name. Every second the loop picks the rollouts that need
+attention — their analysis interval elapsed, or something changed (an action annotation, a spec change, a route
+write to confirm or retry) — asks Prometheus for all of their canaries in one batch (a rollout with its own queries
+gets its own task with a time budget, so a slow tenant never delays the others), and reconciles each:
+
+    observe (Deployments, route) → decide (pure) → act (status, then the action annotation, the route, the stable
+    template, the events)
+
+The status is written first, with the resourceVersion that was read, so a stale view is refused (409) instead of
+acting twice; it carries the weight the route must carry (``desiredWeight``) and claims a weight (``weight``) only
+after the route was read back carrying it. A route write that fails is retried with backoff and reported once. A
+decision's events are written into ``status.pendingEvents`` with the transition and cleared once posted.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import datetime as dt
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
@@ -26,14 +31,23 @@ from . import metrics
 from .analysis.prometheus import PrometheusSource, Target
 from .kube import Conflict, Gone, Kube
 from .ladder import decide
-from .model import ACTION_ANNOTATION, TERMINAL, Inputs, Observation, Phase, RolloutSpec, RouteState, parse_time
+from .model import (
+    ACTION_ANNOTATION,
+    Decision,
+    Inputs,
+    Observation,
+    Phase,
+    RolloutSpec,
+    RolloutStatus,
+    parse_time,
+)
 from .routers import MESHES, TrafficRouter
 
 log = logging.getLogger("wallbounce.engine")
 
 Key = tuple[str, str]
-References = tuple[tuple[str, str], str, tuple[str, str]]  # canary Deployment, mesh kind, route
 OUTBOX_LIMIT = 50  # status.pendingEvents keeps the newest this many while the events API refuses them
+ROUTE_BACKOFF = (2.0, 300.0)  # first retry after 2 s, doubling, at most every 5 minutes
 
 
 def on_grid(at: float, interval: float) -> float:
@@ -49,93 +63,152 @@ def _rv(body: dict[str, Any]) -> int:
         return 0
 
 
+@dataclass(frozen=True)
+class References:
+    """The objects one rollout reads: its Deployments and its route."""
+
+    deployments: tuple[Key, Key]
+    mesh: str
+    route: Key
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Operator-level limits on what a rollout may ask for."""
+
+    default_prometheus: str = ""
+    allowed_prometheus: tuple[str, ...] = ()  # besides the default
+    allow_query_overrides: bool = False
+    query_budget: float = 5.0  # seconds for a rollout's own queries
+
+    def refusal(self, spec: RolloutSpec) -> str | None:
+        address = spec.prometheus or self.default_prometheus.rstrip("/")
+        allowed = {a.rstrip("/") for a in (self.default_prometheus, *self.allowed_prometheus) if a}
+        if not address:
+            return "no Prometheus: spec.analysis.prometheus.address is empty and the operator has no default"
+        if address not in allowed:
+            return (f"spec.analysis.prometheus.address {address} is not allowed by the operator "
+                    "(--prometheus-allow)")
+        q = spec.queries
+        if not self.allow_query_overrides and any((q.requests, q.error_rate, q.latency_p95, q.consensus_confidence,
+                                                   q.cost_per_request)):
+            return "spec.analysis.queries are not allowed by the operator (--allow-query-overrides)"
+        return None
+
+
+@dataclass
+class Record:
+    """Everything the engine holds about one rollout."""
+
+    key: Key
+    body: dict[str, Any]
+    spec: RolloutSpec | None = None
+    spec_of: tuple[Any, Any] | None = None  # (uid, generation) the spec was parsed from
+    spec_error: str | None = None
+    refs: References | None = None
+    next_check: float = 0.0  # wall-clock time of the next analysis
+    wake_at: float = math.inf  # a reconcile without analysis (route retry)
+    dirty: bool = False
+    in_flight: bool = False
+    route_error: str | None = None
+    route_attempts: int = 0
+    route_retry_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dict(self.body.get("status") or {})
+
+    def needs_attention(self) -> bool:
+        meta, status = self.body.get("metadata") or {}, self.status
+        last = status.get("lastAction") or {}
+        return bool(not status.get("phase") or (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
+                    or status.get("observedGeneration") != meta.get("generation") or status.get("pendingEvents")
+                    or (last and not last.get("annotationCleared"))
+                    or status.get("weight") != status.get("desiredWeight"))
+
+
 class Engine:
     def __init__(self, api: client.ApiClient, *, source: PrometheusSource | None = None, tick: float = 1.0,
-                 concurrency: int = 16) -> None:
+                 concurrency: int = 16, policy: Policy | None = None) -> None:
         self.kube = Kube(api)
         self.source = source or PrometheusSource()
         self.routers = {kind: TrafficRouter(api, mesh) for kind, mesh in MESHES.items()}
+        self.policy = policy or Policy()
         self.tick_period = tick
-        self.rollouts: dict[Key, dict[str, Any]] = {}
-        self.next_check: dict[Key, float] = {}  # wall-clock time of the next analysis
-        self.dirty: set[Key] = set()
-        self.pending_action: dict[Key, str] = {}
-        self.in_flight: set[Key] = set()
-        self.references: dict[Key, References] = {}
-        self._referred_generation: dict[Key, Any] = {}
+        self.records: dict[Key, Record] = {}
         self.health = metrics.Health()
         self._limit = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    # ----- fed by Kopf's watch --------------------------------------------------------------------
+    # ----- fed by Kopf's watches ------------------------------------------------------------------
 
     def observe_event(self, event_type: str | None, body: dict[str, Any]) -> None:
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if event_type == "DELETED":
-            self._refer(key, None)
-            self.rollouts.pop(key, None)
-            self.next_check.pop(key, None)
-            self.dirty.discard(key)
-            self.pending_action.pop(key, None)
+            record = self.records.pop(key, None)
+            if record is not None:
+                self._refer(record, None)
             metrics.forget(*key)
             log.info("rollout %s/%s deleted: its route is left as it is", *key)
             return
-        current = self.rollouts.get(key)
-        if current is not None and _rv(current) > _rv(body):
+        record = self.records.get(key)
+        if record is None:
+            record = self.records[key] = Record(key, body)
+        elif _rv(record.body) > _rv(body):
             return  # we already hold a newer version (our own write came back first)
-        self.rollouts[key] = body
-        self._refer(key, body)
-        if key not in self.next_check:
-            self.next_check[key] = self._first_check(body)
-        status = body.get("status") or {}
-        if (not status.get("phase") or (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
-                or status.get("observedGeneration") != meta.get("generation") or status.get("pendingEvents")):
-            self.dirty.add(key)
+        record.body = body
+        self._parse(record)
+        if record.next_check == 0.0:
+            record.next_check = self._first_check(record)
+        if record.needs_attention():
+            record.dirty = True
 
-    def _refer(self, key: Key, body: dict[str, Any] | None) -> None:
-        """Tell the caches which canary Deployment and route this rollout reads (none once it is gone)."""
-        meta = (body or {}).get("metadata") or {}
-        generation = (meta.get("uid"), meta.get("generation"))
-        if body is not None and generation[1] is not None and self._referred_generation.get(key) == generation:
-            return  # the spec has not changed since (our own status writes come back as events)
-        refs: References | None = None
-        if body is not None:
-            try:
-                spec = RolloutSpec.from_dict(body.get("spec") or {})
-                refs = ((key[0], spec.canary.deployment), spec.routing.kind, (key[0], spec.routing.name))
-            except (KeyError, ValueError, TypeError):
-                refs = None
-        if body is None:
-            self._referred_generation.pop(key, None)
-        else:
-            self._referred_generation[key] = generation
-        old = self.references.get(key)
-        if refs == old:
+    def _parse(self, record: Record) -> None:
+        """The spec, once per generation; the caches are told which objects it names."""
+        meta = record.body.get("metadata") or {}
+        of = (meta.get("uid"), meta.get("generation"))
+        if record.spec_of == of and of[1] is not None:
             return
-        if old is not None:
-            self.kube.deployments.unwant(old[0])
-            self.routers[old[1]].routes.unwant(old[2])
+        record.spec_of = of
+        try:
+            record.spec, record.spec_error = RolloutSpec.from_dict(record.body.get("spec") or {}), None
+        except ValueError as exc:
+            record.spec, record.spec_error = None, str(exc)
+            log.error("rollout %s/%s has an unusable spec: %s", *record.key, exc)
+        self._refer(record, record.spec)
+
+    def _refer(self, record: Record, spec: RolloutSpec | None) -> None:
+        ns = record.key[0]
+        refs = None if spec is None else References(
+            ((ns, spec.stable.deployment), (ns, spec.canary.deployment)), spec.routing.kind, (ns, spec.routing.name))
+        if refs == record.refs:
+            return
+        if record.refs is not None:
+            for d in record.refs.deployments:
+                self.kube.unwant_deployment(d)
+            self.routers[record.refs.mesh].routes.unwant(record.refs.route)
         if refs is not None:
-            self.kube.deployments.want(refs[0])
-            self.routers[refs[1]].routes.want(refs[2])
-            self.references[key] = refs
-        else:
-            self.references.pop(key, None)
+            for d in refs.deployments:
+                self.kube.want_deployment(d)
+            self.routers[refs.mesh].routes.want(refs.route)
+        record.refs = refs
 
     def observe_deployment(self, event_type: str | None, body: dict[str, Any]) -> None:
         self.kube.deployments.observe(event_type, body)
 
+    def observe_replicaset(self, event_type: str | None, body: dict[str, Any]) -> None:
+        self.kube.replicasets.observe(event_type, body)
+
     def observe_route(self, kind: str, event_type: str | None, body: dict[str, Any]) -> None:
         self.routers[kind].routes.observe(event_type, body)
 
-    def _first_check(self, body: dict[str, Any]) -> float:
+    def _first_check(self, record: Record) -> float:
         """The first analysis: on the interval's grid, at least one interval after ``status.lastAnalysisAt``
         (restart-safe: a restarted operator neither judges early nor skips a judgement)."""
-        try:
-            interval = RolloutSpec.from_dict(body.get("spec") or {}).interval
-        except (KeyError, ValueError, TypeError):
-            interval = 30.0
-        last = parse_time((body.get("status") or {}).get("lastAnalysisAt"))
+        interval = record.spec.interval if record.spec else 30.0
+        last = parse_time(record.status.get("lastAnalysisAt"))
         return on_grid(last.timestamp() + interval if last else time.time(), interval)
 
     # ----- the loop ---------------------------------------------------------------------------------
@@ -152,126 +225,181 @@ class Engine:
 
     async def tick(self) -> None:
         now = time.time()
-        periodic = [k for k in self.rollouts if now >= self.next_check.get(k, 0) and k not in self.in_flight]
-        urgent = [k for k in self.dirty if k in self.rollouts and k not in self.in_flight and k not in periodic]
-        self.dirty.difference_update(urgent)
-        self.dirty.difference_update(periodic)
-        targets = []
-        specs: dict[Key, RolloutSpec] = {}
-        for key in periodic:
-            body = self.rollouts[key]
-            try:
-                spec = RolloutSpec.from_dict(body.get("spec") or {})
-            except (KeyError, ValueError, TypeError) as exc:
-                log.error("rollout %s/%s has an unusable spec: %s", *key, exc)
-                self.next_check[key] = now + 30
+        due: list[Record] = []
+        urgent: list[Record] = []
+        own: list[Record] = []
+        for record in self.records.values():
+            if record.in_flight or record.spec is None:
                 continue
-            specs[key] = spec
-            self.next_check[key] = on_grid(now + spec.interval * 0.5, spec.interval)
-            status = body.get("status") or {}
-            if status.get("phase") in (Phase.PROGRESSING, Phase.HOLDING) and int(status.get("weight") or 0) > 0:
-                targets.append(Target(key[0], key[1], spec))
+            if now >= record.next_check:
+                record.next_check = on_grid(now + record.spec.interval * 0.5, record.spec.interval)
+                (own if self._own_queries(record) else due).append(record)
+            elif record.dirty or now >= record.wake_at:
+                urgent.append(record)
+            else:
+                continue
+            record.dirty, record.wake_at = False, math.inf
+        for record in own:
+            self._spawn(self._analyse_alone(record))
+        targets = [Target(r.key[0], r.key[1], r.spec, self._address(r.spec)) for r in due
+                   if r.spec is not None and self._judged(r)]
         observations = await self.source.observe(targets) if targets else {}
         self._publish_lag()
-        jobs = [self._reconcile(k, observations.get(k), analysis=True) for k in specs]
-        jobs += [self._reconcile(k, None, analysis=False) for k in urgent]
+        jobs = [self._reconcile(r, observations.get(r.key), analysis=True) for r in due]
+        jobs += [self._reconcile(r, None, analysis=False) for r in urgent]
         if jobs:
             await asyncio.gather(*jobs)
-        metrics.count_phases([b.get("status") or {} for b in self.rollouts.values()])
+        metrics.count_phases([r.status for r in self.records.values()])
+
+    def _address(self, spec: RolloutSpec) -> str:
+        return spec.prometheus or self.policy.default_prometheus.rstrip("/")
+
+    def _own_queries(self, record: Record) -> bool:
+        q = record.spec.queries if record.spec else None
+        return bool(q and any((q.requests, q.error_rate, q.latency_p95, q.consensus_confidence, q.cost_per_request))
+                    and self.policy.refusal(record.spec) is None)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _judged(record: Record) -> bool:
+        """Only a canary that carries traffic is judged (the ladder decides what a verdict does)."""
+        return int(record.status.get("weight") or 0) > 0
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _analyse_alone(self, record: Record) -> None:
+        """A rollout with its own queries: observed within its time budget, apart from the batch."""
+        record.in_flight = True
+        try:
+            observation = None
+            if record.spec is not None and self._judged(record):
+                target = Target(record.key[0], record.key[1], record.spec, self._address(record.spec))
+                budget = min(self.policy.query_budget, max(record.spec.interval * 0.8, 1.0))
+                try:
+                    async with asyncio.timeout(budget):
+                        observation = (await self.source.observe([target])).get(record.key)
+                except TimeoutError:
+                    observation = Observation(error=f"the rollout's own queries took longer than {budget:g}s")
+        finally:
+            record.in_flight = False
+        await self._reconcile(record, observation, analysis=True)
 
     def _publish_lag(self) -> None:
         now = dt.datetime.now(dt.UTC)
         ages = []
-        for body in self.rollouts.values():
-            status = body.get("status") or {}
-            if status.get("phase") in (Phase.PROGRESSING, Phase.HOLDING) and int(status.get("weight") or 0) > 0:
+        for record in self.records.values():
+            status = record.status
+            if int(status.get("weight") or 0) > 0 and status.get("phase") not in (Phase.PROMOTED, Phase.ROLLED_BACK,
+                                                                                 Phase.ABORTED):
                 last = parse_time(status.get("lastAnalysisAt")) or parse_time(status.get("stepStartedAt"))
                 if last:
                     ages.append((now - last).total_seconds())
         metrics.TICK_LAG.set(max(ages) if ages else 0)
 
-    async def _reconcile(self, key: Key, observation: Observation | None, *, analysis: bool) -> None:
-        if key in self.in_flight:
+    # ----- one rollout: observe → decide → act ------------------------------------------------------
+
+    async def _reconcile(self, record: Record, observation: Observation | None, *, analysis: bool) -> None:
+        if record.in_flight or record.spec is None:
             return
-        self.in_flight.add(key)
+        record.in_flight = True
         try:
             async with self._limit:
                 with metrics.RECONCILE.time():
-                    await self._reconcile_one(key, observation, analysis)
+                    inputs = await self._observe(record, record.spec, observation, analysis)
+                    status = RolloutStatus.from_dict(record.status)
+                    decision = decide(record.spec, status, inputs)
+                    await self._act(record, record.spec, status, decision, inputs)
         except Conflict:
-            self.dirty.add(key)  # someone wrote meanwhile: decide again from the fresh object next tick
+            record.dirty = True  # someone wrote meanwhile: decide again from the fresh object next tick
         except Gone:
-            self.rollouts.pop(key, None)
+            self.records.pop(record.key, None)
         except Exception:
-            log.exception("reconciling %s/%s failed; its state is unchanged", *key)
+            log.exception("reconciling %s/%s failed; its state is unchanged", *record.key)
         finally:
-            self.in_flight.discard(key)
+            record.in_flight = False
 
-    async def _reconcile_one(self, key: Key, observation: Observation | None, analysis: bool) -> None:
-        namespace, name = key
-        body = self.rollouts.get(key)
-        if body is None:
-            return
-        spec = RolloutSpec.from_dict(body.get("spec") or {})
-        meta = body["metadata"]
-        annotation = (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
-        if annotation:
-            # consume the request first: at most once, never a double promotion after a crash
-            body = await self.kube.clear_action(namespace, name, meta.get("resourceVersion"))
-            self._remember(key, body)
-            self.pending_action[key] = annotation
-            meta = body["metadata"]
-        status: dict[str, Any] = dict(body.get("status") or {})
-        phase = status.get("phase")
-        canary = await self.kube.canary(namespace, spec.canary.deployment)
-        router = self.routers[spec.routing.kind]
-        route: RouteState | None = await router.read(namespace, spec.routing.name, spec)
-        if observation is None and analysis and phase in (Phase.PROGRESSING, Phase.HOLDING) \
-                and int(status.get("weight") or 0) > 0:
+    async def _observe(self, record: Record, spec: RolloutSpec, observation: Observation | None,
+                       analysis: bool) -> Inputs:
+        namespace, name = record.key
+        env = spec.completion.variant_env
+        canary = await self.kube.workload(namespace, spec.canary.deployment, env)
+        stable = await self.kube.workload(namespace, spec.stable.deployment, env)
+        route = await self.routers[spec.routing.kind].read(namespace, spec.routing.name, spec, name)
+        if analysis and observation is None and self._judged(record):
             observation = Observation(error="no observation this tick")
-        inputs = Inputs(
-            now=dt.datetime.now(dt.UTC),
-            observation=observation if analysis else None,
-            canary_available=canary.available,
-            canary_revision=canary.revision,
-            route=route,
-            action=self.pending_action.get(key),
-            generation=meta.get("generation"),
-        )
-        decision = decide(spec, status, inputs)
-        # the events go into status with the transition (an outbox): a crash after this write still posts them
-        new_status = dict(decision.status)
-        outbox = [*(status.get("pendingEvents") or []), *self.kube.outbox_entries(name, decision.events)]
-        new_status.pop("pendingEvents", None)
-        if outbox:
-            new_status["pendingEvents"] = outbox[-OUTBOX_LIMIT:]
-        if new_status != status:
-            body = await self.kube.patch_status(namespace, name, new_status, status, meta.get("resourceVersion"))
-            self._remember(key, body)
-        self.pending_action.pop(key, None)
+        meta = record.body.get("metadata") or {}
+        return Inputs(now=dt.datetime.now(dt.UTC), observation=observation if analysis else None, canary=canary,
+                      stable=stable, route=route, route_write_error=record.route_error,
+                      action=(meta.get("annotations") or {}).get(ACTION_ANNOTATION),
+                      generation=meta.get("generation"), source_refused=self.policy.refusal(spec))
+
+    async def _act(self, record: Record, spec: RolloutSpec, before: RolloutStatus, decision: Decision,
+                   inputs: Inputs) -> None:
+        namespace, name = record.key
+        new = decision.status
+        new.pending_events = (*new.pending_events,
+                              *self.kube.outbox_entries(name, decision.events, inputs.now))[-OUTBOX_LIMIT:]
+        if new != before:
+            body = await self.kube.patch_status(namespace, name, new.to_dict(), before.to_dict(),
+                                                record.body["metadata"].get("resourceVersion"))
+            self._remember(record, body)
         for event in decision.events:
             metrics.TRANSITIONS.labels(namespace, name, event.reason).inc()
             log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
-
-        if route is not None and route.weight is not None and route.weight != decision.weight:
-            written = await router.write(namespace, spec.routing.name, spec, decision.weight)
-            if written.problem:
-                log.warning("route of %s/%s: %s", namespace, name, written.problem)
-                self.dirty.add(key)
-        if outbox:
-            posted = [await self.kube.emit(body, entry) for entry in new_status["pendingEvents"]]
-            if all(posted):
-                body = await self.kube.patch_status(namespace, name, {}, {"pendingEvents": None},
-                                                    body["metadata"].get("resourceVersion"))
-                self._remember(key, body)
-            # else: they stay in status.pendingEvents and the next reconcile posts them
+        if decision.clear_action and inputs.action is not None:
+            cleared = await self.kube.remove_action(namespace, name, inputs.action)
+            if cleared is not None:
+                self._remember(record, cleared)
+            record.dirty = True  # lastAction.annotationCleared is written by the next reconcile
+        await self._write_route(record, spec, inputs, decision.weight)
+        if decision.apply_stable_template:
+            problem = await self.kube.apply_stable_template(namespace, spec.stable.deployment,
+                                                            spec.canary.deployment, spec.completion.variant_env)
+            if problem:
+                log.warning("%s/%s: %s", namespace, name, problem)
+            record.wake_at = time.time() + 2.0
+        if new.pending_events:
+            await self._post_events(record)
         if decision.verdict is not None:
             metrics.VERDICTS.labels(namespace, name, str(decision.verdict)).inc()
-        metrics.publish(namespace, name, decision.status)
-        if decision.status.get("phase") in TERMINAL:
-            self.pending_action.pop(key, None)
+        metrics.publish(namespace, name, record.status)
 
-    def _remember(self, key: Key, body: dict[str, Any]) -> None:
-        current = self.rollouts.get(key)
-        if current is None or _rv(body) >= _rv(current):
-            self.rollouts[key] = body
+    async def _write_route(self, record: Record, spec: RolloutSpec, inputs: Inputs, weight: int) -> None:
+        route = inputs.route
+        if route is None or route.weight is None or route.weight == weight:
+            if route is not None and route.weight == weight:
+                record.route_error, record.route_attempts = None, 0
+            return
+        now = time.time()
+        if now < record.route_retry_at:
+            record.wake_at = record.route_retry_at
+            return
+        namespace, name = record.key
+        problem = await self.routers[spec.routing.kind].write(namespace, spec.routing.name, spec, name, weight)
+        if problem is None:
+            record.route_error, record.route_attempts, record.route_retry_at = None, 0, 0.0
+        else:
+            record.route_attempts += 1
+            delay = min(ROUTE_BACKOFF[0] * 2 ** (record.route_attempts - 1), ROUTE_BACKOFF[1])
+            record.route_retry_at = now + delay
+            record.wake_at = record.route_retry_at
+            if record.route_error != problem:
+                log.warning("route of %s/%s: %s (retry in %.0fs)", namespace, name, problem, delay)
+            record.route_error = problem
+        record.dirty = True  # the next reconcile confirms the weight (or records the failure)
+
+    async def _post_events(self, record: Record) -> None:
+        namespace, name = record.key
+        status = RolloutStatus.from_dict(record.status)
+        posted = [await self.kube.emit(record.body, entry) for entry in status.pending_events]
+        if all(posted):
+            body = await self.kube.patch_status(namespace, name, {}, {"pendingEvents": None},
+                                                record.body["metadata"].get("resourceVersion"))
+            self._remember(record, body)
+        # else: they stay in status.pendingEvents and the next reconcile posts them
+
+    def _remember(self, record: Record, body: dict[str, Any]) -> None:
+        if _rv(body) >= _rv(record.body):
+            record.body = body

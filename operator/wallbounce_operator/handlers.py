@@ -15,10 +15,12 @@ import kopf
 
 from . import metrics
 from .analysis.prometheus import PrometheusSource
-from .engine import Engine
+from .engine import Engine, Policy
 from .kube import api_client
 from .model import GROUP, PLURAL, VERSION
 from .routers import MESHES, Mesh
+
+IO_THREADS = 32  # the blocking Kubernetes and Prometheus clients run in threads
 
 
 @kopf.on.startup()
@@ -26,12 +28,15 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.peering.standalone = True
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
-    # the blocking Kubernetes and Prometheus clients run in threads: enough of them to keep a tick of
-    # thousands of rollouts short (the default pool is cores + 4)
-    threads = int(memo.get("threads", 32))
+    # enough threads to keep a tick of thousands of rollouts short (the default pool is cores + 4)
+    threads = IO_THREADS
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="wallbounce-io"))
-    engine = Engine(api_client(threads), source=PrometheusSource(timeout=float(memo.get("query_timeout", 5.0))),
-                    tick=float(memo.get("tick", 1.0)), concurrency=threads)
+    timeout = float(memo.get("query_timeout", 5.0))
+    policy = Policy(default_prometheus=str(memo.get("prometheus", "")),
+                    allowed_prometheus=tuple(memo.get("prometheus_allow", ())),
+                    allow_query_overrides=bool(memo.get("allow_query_overrides", False)), query_budget=timeout)
+    engine = Engine(api_client(threads), source=PrometheusSource(timeout=timeout), tick=float(memo.get("tick", 1.0)),
+                    concurrency=threads, policy=policy)
     memo.engine = engine
     memo.http = await metrics.serve(int(memo.get("metrics_port", 8080)), engine.health,
                                     host=str(memo.get("metrics_host", "0.0.0.0")))  # noqa: S104
@@ -58,6 +63,11 @@ def on_rollout(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event("apps", "v1", "deployments")
 def on_deployment(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo.engine.observe_deployment(event.get("type"), dict(event["object"]))
+
+
+@kopf.on.event("apps", "v1", "replicasets")
+def on_replicaset(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    memo.engine.observe_replicaset(event.get("type"), dict(event["object"]))
 
 
 def _watch_routes(kind: str, mesh: Mesh) -> None:

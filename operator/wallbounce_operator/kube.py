@@ -1,6 +1,6 @@
-"""Kubernetes I/O of the operator (blocking client calls run off the event loop): the rollout's
-status (merge patch guarded by resourceVersion, so a stale view can never double-promote), its
-action annotation, the canary Deployment's availability and revision (from a watch-fed cache), and
+"""Kubernetes I/O of the operator (blocking client calls run off the event loop): the rollout's status (merge patch
+guarded by resourceVersion, so a stale view can never double-promote), the removal of a consumed action annotation,
+the Deployments and their ReplicaSets (from watch-fed caches), server-side apply of the stable pod template, and
 Events (posted from the status' outbox, ``pendingEvents``, under names fixed when they were decided).
 """
 
@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from kubernetes import client, config
 
-from .informers import Informer, trim_deployment
-from .model import ACTION_ANNOTATION, GROUP, KIND, PLURAL, VERSION, Event, format_time, parse_time
+from .informers import Informer, OwnedIndex, trim_deployment
+from .model import (
+    ACTION_ANNOTATION,
+    FIELD_MANAGER,
+    GROUP,
+    KIND,
+    PLURAL,
+    VERSION,
+    Event,
+    PendingEvent,
+    WorkloadState,
+)
+from .workloads import stable_apply_body, workload_state
 
 log = logging.getLogger("wallbounce.kube")
 
@@ -42,16 +52,9 @@ def api_client(connections: int = 32) -> client.ApiClient:
     return client.ApiClient(cfg)
 
 
-@dataclass(frozen=True)
-class CanaryState:
-    available: bool
-    revision: str | None
-    problem: str | None = None
-
-
-def template_hash(deployment: dict[str, Any]) -> str:
-    template = (deployment.get("spec") or {}).get("template") or {}
-    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+def _escape(annotation: str) -> str:
+    """A JSON-pointer segment (RFC 6901)."""
+    return annotation.replace("~", "~0").replace("/", "~1")
 
 
 class Kube:
@@ -61,6 +64,7 @@ class Kube:
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
         self.deployments = Informer(trim_deployment)
+        self.replicasets = OwnedIndex()
 
     # ----- the rollout -----
 
@@ -77,16 +81,24 @@ class Kube:
         return await self._call(self.objects.patch_namespaced_custom_object_status, GROUP, VERSION, namespace,
                                 PLURAL, name, body)
 
-    async def clear_action(self, namespace: str, name: str, resource_version: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"metadata": {"annotations": {ACTION_ANNOTATION: None}}}
-        if resource_version:
-            body["metadata"]["resourceVersion"] = resource_version
-        return await self._call(self.objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-                                name, body)
-
-    async def _call(self, fn: Any, *args: Any) -> dict[str, Any]:
+    async def remove_action(self, namespace: str, name: str, value: str) -> dict[str, Any] | None:
+        """Remove the action annotation if it still holds ``value`` (JSON patch test + remove: an action set
+        meanwhile is never removed unread). None when it changed or is gone."""
+        path = f"/metadata/annotations/{_escape(ACTION_ANNOTATION)}"
+        patch = [{"op": "test", "path": path, "value": value}, {"op": "remove", "path": path}]
         try:
-            return dict(await asyncio.to_thread(fn, *args))
+            return await self._call(self.objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
+                                    name, patch)
+        except (Conflict, Gone):
+            return None
+        except client.ApiException as exc:
+            if exc.status == 422:  # the test failed: another value (or none) is there now
+                return None
+            raise
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return dict(await asyncio.to_thread(fn, *args, **kwargs))
         except client.ApiException as exc:
             if exc.status == 409:
                 raise Conflict(str(exc.reason)) from exc
@@ -94,48 +106,94 @@ class Kube:
                 raise Gone(str(exc.reason)) from exc
             raise
 
-    # ----- the canary Deployment -----
+    # ----- Deployments and their ReplicaSets -----
 
-    async def canary(self, namespace: str, deployment: str) -> CanaryState:
-        """From the watch-fed cache; a GET (whose answer is cached) when the cache has not seen it."""
-        obj = self.deployments.get(namespace, deployment)
-        if obj is None:
-            try:
-                resp: Any = await asyncio.to_thread(self.apps.read_namespaced_deployment, deployment, namespace,
-                                                    _preload_content=False)
-                obj = json.loads(resp.data)
-            except client.ApiException as exc:
-                if exc.status == 404:
-                    return CanaryState(False, None, f"Deployment {namespace}/{deployment} not found")
-                return CanaryState(False, None, f"reading Deployment {namespace}/{deployment}: HTTP {exc.status}")
-            self.deployments.store(obj)
-        available = int((obj.get("status") or {}).get("availableReplicas") or 0)
-        return CanaryState(available > 0, template_hash(obj))
+    def want_deployment(self, key: tuple[str, str]) -> None:
+        self.deployments.want(key)
+        self.replicasets.want(key)
+
+    def unwant_deployment(self, key: tuple[str, str]) -> None:
+        self.deployments.unwant(key)
+        if not self.deployments.wanted(key):
+            self.replicasets.unwant(key)
+
+    async def _deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        obj = self.deployments.get(namespace, name)
+        if obj is not None:
+            return obj
+        try:
+            resp: Any = await asyncio.to_thread(self.apps.read_namespaced_deployment, name, namespace,
+                                                _preload_content=False)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        obj = json.loads(resp.data)
+        self.deployments.store(obj)
+        return self.deployments.get(namespace, name) or obj
+
+    async def _replicasets(self, namespace: str, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+        owner = (namespace, str(deployment["metadata"]["name"]))
+        if not self.replicasets.seeded(owner):
+            labels = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+            resp: Any = await asyncio.to_thread(self.apps.list_namespaced_replica_set, namespace,
+                                                label_selector=selector, _preload_content=False)
+            self.replicasets.seed(owner, json.loads(resp.data).get("items") or [])
+        return self.replicasets.owned(owner)
+
+    async def workload(self, namespace: str, name: str, variant_env: Iterable[str]) -> WorkloadState:
+        """The Deployment's current revision and its availability (watch-fed; a GET/LIST the first time)."""
+        what = f"{namespace}/{name}"
+        try:
+            deployment = await self._deployment(namespace, name)
+            replicasets = await self._replicasets(namespace, deployment) if deployment else []
+        except client.ApiException as exc:
+            return WorkloadState(found=False, message=f"reading Deployment {what}: HTTP {exc.status}")
+        return workload_state(deployment, replicasets, variant_env, what)
+
+    async def apply_stable_template(self, namespace: str, stable: str, canary: str,
+                                    variant_env: Iterable[str]) -> str | None:
+        """Server-side apply (field manager ``wallbounce-operator``) of the canary's pod spec to stable; the
+        problem, or None."""
+        stable_obj = await self._deployment(namespace, stable)
+        canary_obj = await self._deployment(namespace, canary)
+        if stable_obj is None or canary_obj is None:
+            return f"Deployment {namespace}/{stable if stable_obj is None else canary} not found"
+        body = stable_apply_body(stable_obj, canary_obj, variant_env)
+        try:
+            stored: Any = await asyncio.to_thread(
+                self.apps.patch_namespaced_deployment, stable, namespace, body, field_manager=FIELD_MANAGER,
+                force=True, _content_type="application/apply-patch+yaml", _preload_content=False)
+        except client.ApiException as exc:
+            return f"applying the canary's pod template to Deployment {namespace}/{stable}: HTTP {exc.status}"
+        self.deployments.store(json.loads(stored.data))
+        return None
 
     # ----- events -----
 
     @staticmethod
-    def outbox_entries(rollout_name: str, events: list[Event]) -> list[dict[str, Any]]:
+    def outbox_entries(rollout_name: str, events: list[Event], now: dt.datetime) -> list[PendingEvent]:
         """Events decided now, as status.pendingEvents entries. Each gets its Event object's name here, once
         (<object>.<hex nanoseconds>, as client-go names events: unique, and sorts in emission order), so a
         repost after a crash finds the object already there instead of posting a twin."""
-        now = format_time(dt.datetime.now(dt.UTC))
         base = time.time_ns()
-        return [{"name": f"{rollout_name}.{base + i:x}", "time": now, "reason": e.reason,
-                 "message": e.message[:1024], "type": e.type} for i, e in enumerate(events)]
+        return [PendingEvent(name=f"{rollout_name}.{base + i:x}", time=now, reason=e.reason,
+                             message=e.message[:1024], type="Warning" if e.type == "Warning" else "Normal")
+                for i, e in enumerate(events)]
 
-    async def emit(self, rollout: dict[str, Any], entry: dict[str, Any]) -> bool:
+    async def emit(self, rollout: dict[str, Any], entry: PendingEvent) -> bool:
         """Post one pendingEvents entry as an Event; True when it is (or already was) in the API server."""
         meta = rollout["metadata"]
-        when = parse_time(entry.get("time")) or dt.datetime.now(dt.UTC)
+        when = entry.time or dt.datetime.now(dt.UTC)
         body = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(name=entry["name"], namespace=meta["namespace"]),
+            metadata=client.V1ObjectMeta(name=entry.name, namespace=meta["namespace"]),
             involved_object=client.V1ObjectReference(api_version=f"{GROUP}/{VERSION}", kind=KIND,
                                                      name=meta["name"], namespace=meta["namespace"],
                                                      uid=meta.get("uid"), resource_version=meta.get("resourceVersion")),
-            reason=entry["reason"],
-            message=entry.get("message", ""),
-            type=entry.get("type", "Normal"),
+            reason=entry.reason,
+            message=entry.message,
+            type=entry.type,
             first_timestamp=when,
             last_timestamp=when,
             count=1,
@@ -149,6 +207,6 @@ class Kube:
             if exc.status == 409:
                 return True  # posted before a crash or a lost status write: not twice
             log.warning("could not post event %s for %s/%s: HTTP %s (kept in status.pendingEvents for a retry)",
-                        entry["reason"], meta["namespace"], meta["name"], exc.status)
+                        entry.reason, meta["namespace"], meta["name"], exc.status)
             return False
         return True

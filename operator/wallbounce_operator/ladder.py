@@ -1,351 +1,574 @@
-"""The ladder: ``decide(spec, status, inputs) → Decision``, a pure function (no I/O, no clock).
+"""The rollout's state machine: ``decide(spec, status, inputs) → Decision``, a pure function (no I/O, no clock).
 
-Given the rollout's spec, its current status and what was observed this tick (the analysis
-observation, the canary Deployment's availability and revision, the route's weight, a requested
-action), it returns the complete new status, the canary weight the route must carry, and the
-events to emit. Every rule of the rollout lives here:
+Given the spec, the status and what was observed this tick (the route's weight, the canary's and the stable's
+current revisions, an analysis, an action annotation), it returns the complete new status, the canary weight the
+route must carry (``desiredWeight``) and the events to emit. The rules, in the order they apply:
 
-- a new rollout waits for an available canary, then shifts the first phase's weight;
-- Pass after the phase's dwell (from ``stepStartedAt``) promotes one step; Pass on the last step
-  completes; NoData/Error/Hold never promote; ``errorLimit`` consecutive NoData/Error pause;
-- Fail rolls back: Emergency → weight 0 and RolledBack; Gradual → the first phase's weight, Paused;
-- a new canary revision restarts the ladder; a missing route pauses (and resumes when it is back);
-- actions (pause, resume, abort, promote, promote-full, retry) and ``spec.paused``;
-- a route whose weight differs from ours is re-asserted (WeightDrift).
+1. **The route is the truth.** ``status.weight`` is what the route carries when read; the dwell of a step starts
+   when the route first carries the step's weight (``stepStartedAt``), and nothing promotes before that. A route
+   changed by hand is reported (``WeightDrift``) and re-asserted by the engine.
+2. **Actions** (``wallbounce.dev/action``) are applied at most once: the status records what was consumed
+   (``lastAction``) and the engine removes the annotation only after that status is written.
+3. **A new canary revision** restarts the ladder at step 1 (at weight 0 while a human or the spec pauses).
+4. **A ladder edit** moves the route at once (same step index, clamped to the new end).
+5. **Convergence**: when stable runs the canary's pod template (the user promoted stable, or
+   ``completion.promoteStable`` copied it), all traffic goes to stable once it is available: ``Promoted``.
+6. **Pauses** (spec, manual, analysis errors, a stopped Gradual rollback, route problems) stop promotion, never the
+   guard.
+7. **Availability**: a canary whose current revision has no available replica for ``progressDeadline`` while it
+   carries traffic is rolled back to 0; before the first shift the rollout waits at 0 (``Stalled`` after the
+   deadline).
+8. **The guard**: in every state in which the canary carries traffic (the ladder, Promoting, Completed below
+   100 %) a Fail verdict rolls back: Emergency → 0; Gradual → one rung down per interval while the breach lasts.
+9. **Promotion**: Pass after the dwell, on a confirmed weight, with an available canary, promotes one step; the
+   last step completes.
+10. **Conditions** follow kstatus: ``Ready`` (Completed, Promoted), ``Reconciling``, ``Stalled``, and ``Paused``.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import Literal
 
-from .analysis.verdict import judge
+from .analysis.verdict import Judgement, judge
 from .model import (
+    FINISHED,
     HISTORY_LIMIT,
-    TERMINAL,
+    ROUTE_PAUSES,
+    STICKY_PAUSES,
     Action,
+    AnalysisStatus,
+    Condition,
     Decision,
     Event,
+    HistoryEntry,
     Inputs,
+    LastAction,
+    Observation,
     PauseReason,
     Phase,
+    Reason,
     RolloutSpec,
+    RolloutStatus,
     Verdict,
-    format_time,
-    parse_time,
 )
+
+ON_LADDER = frozenset({Phase.PROGRESSING, Phase.HOLDING, Phase.PAUSED})
 
 
 class _Draft:
-    """The status being rewritten, with the events and history that go with it."""
+    """The status being rewritten, with the events and side effects that go with it."""
 
-    def __init__(self, spec: RolloutSpec, status: Mapping[str, Any], inputs: Inputs) -> None:
+    def __init__(self, spec: RolloutSpec, status: RolloutStatus, inputs: Inputs) -> None:
         self.spec = spec
         self.inputs = inputs
-        self.now = format_time(inputs.now)
-        self.st: dict[str, Any] = copy.deepcopy(dict(status))
+        self.now = inputs.now
+        self.s = status.model_copy()  # nested values are frozen: only top-level fields are reassigned
         self.events: list[Event] = []
+        self.verdict: Verdict | None = None
+        self.clear_action = False
+        self.apply_stable_template = False
 
-    # --- accessors ---
+    # --- helpers ---
     @property
-    def phase(self) -> Phase | None:
-        raw = self.st.get("phase")
-        return Phase(str(raw)) if raw in Phase._value2member_map_ else None
+    def steps(self) -> int:
+        return len(self.spec.phases)
+
+    def weight_of(self, step: int) -> int:
+        return self.spec.weight_of(step)
 
     @property
-    def step(self) -> int:
-        return int(self.st.get("step") or 1)
+    def confirmed(self) -> bool:
+        """The route carries what we want, and the dwell of this step has started."""
+        return self.s.weight == self.s.desired_weight and self.s.step_started_at is not None
 
     @property
-    def weight(self) -> int:
-        return int(self.st.get("weight") or 0)
+    def stable_available(self) -> bool:
+        return self.inputs.stable is not None and self.inputs.stable.available
 
-    def step_weight(self, step: int) -> int:
-        return self.spec.phases[step - 1].weight
+    def emit(self, reason: Reason, message: str, warning: bool = False) -> None:
+        self.events.append(Event(str(reason), message, "Warning" if warning else "Normal"))
 
-    # --- changes ---
-    def emit(self, reason: str, message: str, warning: bool = False) -> None:
-        self.events.append(Event(reason, message, "Warning" if warning else "Normal"))
-
-    def go(self, phase: Phase, reason: str, message: str, *, step: int | None = None, weight: int | None = None,
-           pause_reason: PauseReason | None = None, restart_dwell: bool = False, warning: bool = False,
-           event: bool = True, record: bool = True) -> None:
-        before = self.phase
-        if step is not None:
-            self.st["step"] = step
-        if weight is not None:
-            self.st["weight"] = weight
-        if restart_dwell:
-            self.st["stepStartedAt"] = self.now
-        self.st["phase"] = str(phase)
-        if phase is Phase.PAUSED and pause_reason is not None:
-            self.st["pauseReason"] = str(pause_reason)
-        elif phase is not Phase.PAUSED:
-            self.st.pop("pauseReason", None)
-        self.st["message"] = message
+    def go(self, phase: Phase, reason: Reason, message: str, *, warning: bool = False, event: bool = True) -> None:
+        """Enter ``phase`` (recorded in history when the phase, step or weight changes)."""
+        before = self.s.phase
+        self.s.phase = phase
+        self.s.message = message
+        if phase is not Phase.HOLDING:
+            self.s.holding_since = None
         if event:
             self.emit(reason, message, warning)
-        if record:
-            history = list(self.st.get("history") or [])
-            history.append({"time": self.now, "from": str(before) if before else "", "to": str(phase),
-                            "step": self.step, "weight": self.weight, "reason": reason, "message": message})
-            self.st["history"] = history[-HISTORY_LIMIT:]
+            entry = HistoryEntry.model_validate({"time": self.now, "from": str(before or ""), "to": str(phase),
+                                                 "step": self.s.step, "weight": self.s.desired_weight,
+                                                 "reason": str(reason), "message": message})
+            history = [*self.s.history, entry]
+            self.s.history = tuple(history[-HISTORY_LIMIT:])
 
-    def start_step(self, step: int, reason: str, message: str, *, event: bool = True) -> None:
-        """Shift to ``step``'s weight, Progressing, with a fresh dwell."""
-        self.st["consecutiveErrors"] = 0
-        self.go(Phase.PROGRESSING, reason, message, step=step, weight=self.step_weight(step), restart_dwell=True,
-                event=event)
+    def shift_to(self, step: int, weight: int | None = None) -> None:
+        """Ask for ``step``'s weight; its dwell starts when the route carries it."""
+        self.s.step = step
+        self.s.desired_weight = self.weight_of(step) if weight is None else weight
+        self.s.step_started_at = None
+        self.s.consecutive_errors = 0
+        self.s.holding_since = None
+
+    def set_reasons(self, reasons: Iterable[PauseReason]) -> None:
+        ordered = [r for r in PauseReason if r in set(reasons)]
+        self.s.pause_reasons = tuple(ordered)
+
+    @property
+    def paused_by(self) -> frozenset[PauseReason]:
+        return frozenset(self.s.pause_reasons)
 
 
-def decide(spec: RolloutSpec, status: Mapping[str, Any], inputs: Inputs) -> Decision:
+def decide(spec: RolloutSpec, status: RolloutStatus, inputs: Inputs) -> Decision:
     d = _Draft(spec, status, inputs)
-    st = d.st
-    steps = len(spec.phases)
-    st["steps"] = steps
-    if inputs.generation is not None:
-        st["observedGeneration"] = inputs.generation
-    if d.step > steps:
-        st["step"] = steps
-    previous_weight = d.weight
-
-    if d.phase is None:
-        _begin(d)
-
-    action_handled = False
-    if inputs.action:
-        _apply_action(d, inputs.action)
-        action_handled = True
-
+    _prepare(d)
+    _confirm_route(d)
+    _apply_action(d)
     _follow_revision(d)
-    _follow_spec_pause(d)
-    _follow_route(d, previous_weight)
-    _wait_for_canary(d)
-    verdict = _analyse(d) if inputs.observation is not None else None
-
-    _set_conditions(d)
-    return Decision(status=st, weight=d.weight, events=d.events, verdict=verdict, action_handled=action_handled)
+    _follow_ladder_edit(d)
+    _follow_pauses(d)
+    _follow_convergence(d)
+    _guard_availability(d)
+    _analyse(d)
+    _start_when_available(d)
+    _follow_route_errors(d)
+    _finish(d)
+    return Decision(status=d.s, weight=d.s.desired_weight, events=d.events, verdict=d.verdict,
+                    clear_action=d.clear_action, apply_stable_template=d.apply_stable_template)
 
 
 # ----- the rules, in the order decide() applies them -------------------------------------------
 
 
-def _begin(d: _Draft) -> None:
-    d.st.update(step=1, weight=0, consecutiveErrors=0)
-    if d.inputs.canary_revision:
-        d.st["canaryRevision"] = d.inputs.canary_revision
-    if d.inputs.canary_available:
-        d.start_step(1, "Started", f"rollout started: {d.step_weight(1)}% of traffic to the canary")
-    else:
-        d.go(Phase.HOLDING, "Holding", "waiting for the canary Deployment to report available replicas",
-             weight=0, restart_dwell=True)
+def _prepare(d: _Draft) -> None:
+    d.s.steps = d.steps
+    if d.s.step > d.steps:
+        d.s.step = d.steps
+    if d.s.step < 1:
+        d.s.step = 1
+    if d.s.phase is not None:
+        return
+    d.s.canary_revision = d.inputs.canary.revision
+    d.s.step, d.s.desired_weight = 1, 0
+    if d.inputs.route is not None and d.inputs.route.weight is not None:
+        d.s.weight = d.inputs.route.weight
+    d.go(Phase.PROGRESSING, Reason.STARTED,
+         f"rollout started: waiting for the canary to take step 1 ({d.weight_of(1)}%)")
 
 
-def _apply_action(d: _Draft, raw: Action | str) -> None:
+def _confirm_route(d: _Draft) -> None:
+    """``status.weight`` follows the route; the dwell starts at the first read that shows the wanted weight."""
+    route = d.inputs.route
+    if route is None or route.weight is None:
+        return
+    s = d.s
+    if route.weight != s.weight and route.weight != s.desired_weight:
+        d.emit(Reason.WEIGHT_DRIFT, f"the route carried {route.weight}% to the canary instead of {s.weight}%: "
+                                    f"re-asserting {s.desired_weight}%", warning=True)
+    s.weight = route.weight
+    if route.weight == s.desired_weight and s.step_started_at is None and s.desired_weight > 0:
+        s.step_started_at = d.now
+
+
+# --- actions ---
+
+
+def _apply_action(d: _Draft) -> None:
+    raw = d.inputs.action
+    last = d.s.last_action
+    if raw is None:
+        if last is not None and not last.annotation_cleared:
+            d.s.last_action = last.model_copy(update={"annotation_cleared": True})
+        return
+    d.clear_action = True
+    if last is not None and not last.annotation_cleared and last.action == raw:
+        return  # applied before a crash, not yet removed: not twice
+    applied, message = _perform(d, raw)
+    if not applied:
+        d.emit(Reason.ACTION_IGNORED, message, warning=True)
+    d.s.last_action = LastAction(action=raw, seq=(last.seq + 1) if last else 1, time=d.now,
+                                 result="Applied" if applied else "Ignored", message=message)
+
+
+def _perform(d: _Draft, raw: str) -> tuple[bool, str]:
     try:
         action = Action(raw)
     except ValueError:
-        d.emit("ActionIgnored", f"unknown action {raw!r} (pause, resume, abort, promote, promote-full, retry)",
-               warning=True)
-        return
-    phase = d.phase
-    terminal = phase in TERMINAL
-    steps = len(d.spec.phases)
-    if action is Action.ABORT:
-        if terminal:
-            d.emit("ActionIgnored", f"abort ignored: the rollout is already {phase}")
-        else:
-            d.go(Phase.ABORTED, "Aborted", "aborted by request: all traffic back to stable", weight=0,
-                 warning=True)
-    elif action is Action.RETRY:
-        if phase in (Phase.ROLLED_BACK, Phase.ABORTED):
-            if d.inputs.canary_available:
-                d.start_step(1, "Retried", f"retry: ladder restarted at step 1 ({d.step_weight(1)}%)")
-            else:
-                d.go(Phase.HOLDING, "Retried", "retry: waiting for the canary Deployment to be available",
-                     step=1, weight=0, restart_dwell=True)
-        else:
-            d.emit("ActionIgnored", f"retry ignored: only a RolledBack or Aborted rollout can be retried ({phase})")
-    elif terminal:
-        d.emit("ActionIgnored", f"{action} ignored: the rollout is {phase}")
-    elif action is Action.PAUSE:
-        if phase is Phase.PAUSED:
-            d.emit("ActionIgnored", "pause ignored: already paused")
-        else:
-            d.go(Phase.PAUSED, "Paused", "paused by request", pause_reason=PauseReason.MANUAL)
-    elif action is Action.RESUME:
-        if phase is not Phase.PAUSED:
-            d.emit("ActionIgnored", f"resume ignored: the rollout is {phase}, not Paused")
-        elif d.spec.paused:
-            d.emit("ActionIgnored", "resume ignored: spec.paused is true (set it to false in the manifest)",
-                   warning=True)
-        else:
-            d.st["consecutiveErrors"] = 0
-            d.go(Phase.PROGRESSING, "Resumed", f"resumed at step {d.step} ({d.weight}%)", restart_dwell=True)
-    elif action in (Action.PROMOTE, Action.PROMOTE_FULL):
-        if d.spec.paused:
-            d.emit("ActionIgnored", f"{action} ignored: spec.paused is true", warning=True)
-        elif not d.inputs.canary_available:
-            d.emit("ActionIgnored", f"{action} refused: the canary Deployment has no available replicas",
-                   warning=True)
-        elif action is Action.PROMOTE_FULL or d.step >= steps:
-            last = d.step_weight(steps)
-            d.st["consecutiveErrors"] = 0
-            d.go(Phase.COMPLETED, "Completed", f"promoted by request to the last phase ({last}%): completed",
-                 step=steps, weight=last, restart_dwell=True)
-        else:
-            nxt = d.step + 1
-            d.start_step(nxt, "PhasePromoted", f"promoted by request to step {nxt} ({d.step_weight(nxt)}%)")
+        return False, f"unknown action {raw!r} (pause, resume, abort, promote, promote-full, retry)"
+    return {
+        Action.ABORT: _abort,
+        Action.RETRY: _retry,
+        Action.PAUSE: _pause,
+        Action.RESUME: _resume,
+        Action.PROMOTE: _promote,
+        Action.PROMOTE_FULL: _promote,
+    }[action](d, action)
+
+
+def _abort(d: _Draft, _action: Action) -> tuple[bool, str]:
+    if d.s.phase in FINISHED:
+        return False, f"abort ignored: the rollout is {d.s.phase} and the canary carries no traffic"
+    d.s.desired_weight = 0
+    d.go(Phase.ABORTED, Reason.ABORTED, "aborted by request: all traffic back to stable", warning=True)
+    return True, "aborted: all traffic back to stable"
+
+
+def _retry(d: _Draft, _action: Action) -> tuple[bool, str]:
+    if d.s.phase not in (Phase.ROLLED_BACK, Phase.ABORTED):
+        return False, f"retry ignored: only a RolledBack or Aborted rollout can be retried (it is {d.s.phase})"
+    d.set_reasons(r for r in d.paused_by if r not in STICKY_PAUSES)
+    d.s.unavailable_since = None
+    d.shift_to(1, weight=0)
+    d.go(Phase.PROGRESSING, Reason.RETRIED, f"retry: the ladder restarts at step 1 ({d.weight_of(1)}%)")
+    return True, "retried: the ladder restarts at step 1"
+
+
+def _pause(d: _Draft, _action: Action) -> tuple[bool, str]:
+    if d.s.phase not in ON_LADDER:
+        return False, f"pause ignored: the rollout is {d.s.phase} (nothing is being promoted)"
+    if PauseReason.MANUAL in d.paused_by:
+        return False, "pause ignored: already paused by request"
+    d.set_reasons([*d.paused_by, PauseReason.MANUAL])
+    return True, "paused by request: no promotion until resumed (rollback limits still apply)"
+
+
+def _resume(d: _Draft, _action: Action) -> tuple[bool, str]:
+    sticky = d.paused_by & STICKY_PAUSES
+    if d.spec.paused:
+        return False, "resume ignored: spec.paused is true (set it to false in the manifest)"
+    if not sticky:
+        why = ", ".join(d.s.pause_reasons) or "not paused"
+        return False, f"resume ignored: nothing a resume can clear ({d.s.phase}; {why})"
+    d.set_reasons(d.paused_by - STICKY_PAUSES)
+    d.s.consecutive_errors = 0
+    rest = d.paused_by
+    return True, "resumed" + (f"; still paused: {', '.join(rest)}" if rest else "")
+
+
+def _promote(d: _Draft, action: Action) -> tuple[bool, str]:
+    if d.s.phase not in ON_LADDER:
+        return False, f"{action} ignored: the rollout is {d.s.phase}"
+    blocked = d.paused_by - STICKY_PAUSES
+    if blocked:
+        return False, f"{action} ignored: paused for {', '.join(blocked)}"
+    if not d.inputs.canary.available:
+        return False, f"{action} refused: the canary's current revision has no available replica"
+    d.set_reasons(d.paused_by - STICKY_PAUSES)
+    if action is Action.PROMOTE_FULL or d.s.step >= d.steps:
+        d.shift_to(d.steps)
+        d.go(Phase.COMPLETED, Reason.COMPLETED, f"promoted by request to the last step ({d.s.desired_weight}%): "
+                                                "completed")
+        return True, f"completed at {d.s.desired_weight}%"
+    nxt = d.s.step + 1
+    d.shift_to(nxt)
+    d.go(Phase.PROGRESSING, Reason.PHASE_PROMOTED, f"promoted by request to step {nxt} ({d.weight_of(nxt)}%)")
+    return True, f"step {nxt} ({d.weight_of(nxt)}%)"
+
+
+# --- the canary and the ladder ---
 
 
 def _follow_revision(d: _Draft) -> None:
-    new = d.inputs.canary_revision
-    old = d.st.get("canaryRevision")
-    if not new:
+    new, old = d.inputs.canary.revision, d.s.canary_revision
+    if not new or new == old:
         return
+    d.s.canary_revision = new
     if not old:
-        d.st["canaryRevision"] = new
         return
-    if new == old:
+    d.set_reasons(d.paused_by - {PauseReason.ANALYSIS_ERRORS, PauseReason.ROLLED_BACK})
+    d.s.unavailable_since = None
+    d.s.rollback_step_at = None
+    d.shift_to(1, weight=0)
+    d.go(Phase.PROGRESSING, Reason.REVISION_CHANGED,
+         f"canary revision changed ({old} → {new}): the ladder restarts at step 1 ({d.weight_of(1)}%)")
+
+
+def _follow_ladder_edit(d: _Draft) -> None:
+    s = d.s
+    if s.phase is Phase.COMPLETED and s.step < d.steps:
+        d.shift_to(s.step + 1)
+        d.go(Phase.PROGRESSING, Reason.LADDER_CHANGED, f"the ladder grew: step {s.step} ({s.desired_weight}%)")
         return
-    d.st["canaryRevision"] = new
-    d.emit("RevisionChanged", f"canary revision changed ({old} → {new}): the ladder restarts at step 1")
-    if d.inputs.canary_available:
-        d.start_step(1, "RevisionChanged", f"new canary revision: step 1 ({d.step_weight(1)}%)", event=False)
-    else:
-        d.st["consecutiveErrors"] = 0
-        d.go(Phase.HOLDING, "Holding", "new canary revision: waiting for it to report available replicas",
-             step=1, weight=0, restart_dwell=True)
-
-
-def _follow_spec_pause(d: _Draft) -> None:
-    phase = d.phase
-    if phase in TERMINAL:
+    if s.phase not in (*ON_LADDER, Phase.COMPLETED) or s.desired_weight == 0:
         return
-    if d.spec.paused and phase is not Phase.PAUSED:
-        d.go(Phase.PAUSED, "Paused", "paused by spec.paused", pause_reason=PauseReason.SPEC)
-    elif (not d.spec.paused and phase is Phase.PAUSED
-          and d.st.get("pauseReason") == PauseReason.SPEC):
-        d.go(Phase.PROGRESSING, "Resumed", f"spec.paused cleared: resumed at step {d.step} ({d.weight}%)",
-             restart_dwell=True)
+    wanted = d.weight_of(s.step)
+    if s.desired_weight != wanted:
+        old = s.desired_weight
+        d.shift_to(s.step)
+        d.emit(Reason.LADDER_CHANGED, f"spec.phases changed: step {s.step} is now {wanted}% (was {old}%)")
 
 
-def _follow_route(d: _Draft, previous_weight: int) -> None:
+def _follow_pauses(d: _Draft) -> None:
+    reasons = set(d.paused_by & STICKY_PAUSES)
+    if d.spec.paused:
+        reasons.add(PauseReason.SPEC)
     route = d.inputs.route
     if route is None:
+        reasons |= d.paused_by & ROUTE_PAUSES
+    elif route.weight is None and route.problem is not None:
+        reasons.add(PauseReason(str(route.problem)))
+    before = d.paused_by
+    d.set_reasons(reasons)
+    if d.s.phase not in ON_LADDER:
         return
-    phase = d.phase
-    if route.weight is None:
-        if phase not in TERMINAL and phase is not Phase.PAUSED:
-            d.go(Phase.PAUSED, "Paused", f"route unusable: {route.problem}; paused until it is back",
-                 pause_reason=PauseReason.ROUTE_MISSING, warning=True)
+    if reasons and d.s.phase is not Phase.PAUSED:
+        new = sorted(reasons - before) or sorted(reasons)
+        warn = bool(reasons & ROUTE_PAUSES)
+        detail = f": {route.message}" if route is not None and route.message and warn else ""
+        d.go(Phase.PAUSED, Reason.PAUSED, f"paused ({', '.join(new)}){detail}; rollback limits still apply",
+             warning=warn)
+    elif not reasons and d.s.phase is Phase.PAUSED:
+        if before & ROUTE_PAUSES:
+            d.s.step_started_at = None  # evidence while the route was unusable does not count
+        d.go(Phase.PROGRESSING, Reason.RESUMED, f"resumed at step {d.s.step} ({d.s.desired_weight}%)")
+    elif reasons and d.s.phase is Phase.PAUSED and reasons - before:
+        d.emit(Reason.PAUSED, f"also paused for {', '.join(sorted(reasons - before))}",
+               warning=bool((reasons - before) & ROUTE_PAUSES))
+
+
+def _follow_convergence(d: _Draft) -> None:
+    """Stable runs the canary's pod template: traffic to stable once it is available (``Promoted``)."""
+    s, stable, canary = d.s, d.inputs.stable, d.inputs.canary
+    wants_copy = s.phase in (Phase.COMPLETED, Phase.PROMOTING) and d.spec.completion.promote_stable
+    if stable is None or not stable.found or s.phase is Phase.PROMOTED:
         return
-    if phase is Phase.PAUSED and d.st.get("pauseReason") == PauseReason.ROUTE_MISSING:
-        d.go(Phase.PROGRESSING, "Resumed", f"route is back: resumed at step {d.step} ({d.weight}%)",
-             restart_dwell=True)
-    if route.weight != previous_weight:
-        d.emit("WeightDrift", f"route carried {route.weight}% to the canary instead of {previous_weight}%: "
-                              f"re-asserting {d.weight}%", warning=True)
+    same = stable.template_key is not None and stable.template_key == canary.template_key
+    if not same:
+        if wants_copy:
+            d.apply_stable_template = True
+            if s.phase is Phase.COMPLETED:
+                d.go(Phase.PROMOTING, Reason.PROMOTING, "completed: copying the canary's pod template into "
+                                                        "the stable Deployment (completion.promoteStable)")
+        return
+    if not stable.available:
+        if s.phase is not Phase.PROMOTING:
+            d.go(Phase.PROMOTING, Reason.PROMOTING, "stable runs the canary's pod template: waiting for its "
+                                                    "current revision to be available")
+        return
+    s.desired_weight = 0
+    s.unavailable_since = None
+    d.go(Phase.PROMOTED, Reason.PROMOTED, "stable runs the canary's pod template and is available: all traffic "
+                                          "to stable")
 
 
-def _wait_for_canary(d: _Draft) -> None:
-    """A rollout holding at weight 0 for its canary starts the step once the canary is available."""
-    if d.phase is Phase.HOLDING and d.weight == 0 and d.inputs.canary_available:
-        d.start_step(d.step, "Started", f"canary available: step {d.step} ({d.step_weight(d.step)}%) to the canary")
+def _guard_availability(d: _Draft) -> None:
+    s, canary = d.s, d.inputs.canary
+    if canary.available and not canary.deadline_exceeded:
+        s.unavailable_since = None
+        return
+    carries = s.weight > 0 or s.desired_weight > 0
+    if s.unavailable_since is None:
+        s.unavailable_since = d.now
+        if carries and s.phase not in FINISHED:
+            why = canary.message or "its current revision has no available replica"
+            d.emit(Reason.CANARY_UNAVAILABLE, f"the canary is not available ({why}); traffic leaves it if this "
+                                              f"lasts {d.spec.progress_deadline:g}s", warning=True)
+    overdue = (d.now - s.unavailable_since).total_seconds() >= d.spec.progress_deadline
+    if not (carries and overdue) or s.phase in FINISHED:
+        return
+    if s.phase is Phase.COMPLETED and s.weight >= 100 and not d.stable_available:
+        return  # all traffic is on the canary and stable cannot take it
+    s.desired_weight = 0
+    d.go(Phase.ROLLED_BACK, Reason.PROGRESS_DEADLINE_EXCEEDED,
+         f"the canary's current revision has had no available replica for {d.spec.progress_deadline:g}s: "
+         "rolled back, canary weight 0", warning=True)
 
 
-def _analyse(d: _Draft) -> Verdict | None:
+def _start_when_available(d: _Draft) -> None:
+    """On the ladder at weight 0 (new rollout, new revision, retry): shift the step once the canary can serve."""
+    s = d.s
+    if s.phase not in (Phase.PROGRESSING, Phase.HOLDING) or s.desired_weight != 0:
+        return
+    if not d.inputs.canary.available or d.inputs.canary.deadline_exceeded or d.inputs.source_refused:
+        s.message = (f"waiting for the canary's current revision to be available before step {s.step} "
+                     f"({d.weight_of(s.step)}%)")
+        if d.inputs.source_refused:
+            s.message = f"not starting: {d.inputs.source_refused}"
+        return
+    d.shift_to(s.step)
+    d.go(Phase.PROGRESSING, Reason.STEP_STARTED, f"the canary is available: step {s.step} "
+                                                 f"({s.desired_weight}%) to the canary")
+
+
+# --- analysis: the guard and the promotion ---
+
+
+def _guarded(d: _Draft) -> bool:
+    """Does the canary carry traffic in a state whose rollback limits apply?"""
+    s = d.s
+    if s.weight <= 0 and s.desired_weight <= 0:
+        return False
+    if s.phase in (*ON_LADDER, Phase.ROLLING_BACK, Phase.PROMOTING):
+        return True
+    return s.phase is Phase.COMPLETED and s.weight < 100
+
+
+def _analyse(d: _Draft) -> None:
     obs = d.inputs.observation
-    assert obs is not None
-    if d.phase not in (Phase.PROGRESSING, Phase.HOLDING) or d.weight == 0:
-        return None
-    spec = d.spec
-    phase_spec = spec.phases[d.step - 1]
-    j = judge(phase_spec, obs, spec.confidence_level)
-    analysis: dict[str, Any] = {"time": d.now, "verdict": str(j.verdict), "reason": j.reason}
-    for key, value in (("requests", obs.requests), ("errorRate", j.error_rate), ("errorRateLower", j.lower),
-                       ("errorRateUpper", j.upper), ("latencyP95", obs.latency_p95),
-                       ("consensusConfidence", obs.confidence), ("costPerRequest", obs.cost_per_request)):
-        if value is not None:
-            analysis[key] = round(float(value), 6)
-    d.st["analysis"] = analysis
-    d.st["lastAnalysisAt"] = d.now
-
+    if obs is None or not _guarded(d) or d.s.weight <= 0:
+        return
+    if d.inputs.source_refused:
+        obs = Observation(error=d.inputs.source_refused)
+    phase_spec = d.spec.phases[d.s.step - 1]
+    j = judge(phase_spec, obs, d.spec.confidence_level)
+    d.verdict = j.verdict
+    _record(d, j, obs)
     if j.verdict is Verdict.FAIL:
         _rollback(d, j.reason)
-    elif j.verdict is Verdict.PASS:
-        d.st["consecutiveErrors"] = 0
-        started = parse_time(d.st.get("stepStartedAt")) or d.inputs.now
-        dwelt = (d.inputs.now - started).total_seconds()
-        if dwelt < phase_spec.duration:
-            left = phase_spec.duration - dwelt
-            _hold_or_progress(d, Phase.PROGRESSING, f"step {d.step} ({d.weight}%) passing; "
-                                                    f"promotion after the dwell, in {left:.0f}s")
-        elif not d.inputs.canary_available:
-            _hold_or_progress(d, Phase.HOLDING, "analysis passes but the canary Deployment has no available "
-                                                "replicas: not promoting")
-        elif d.step >= len(spec.phases):
-            d.go(Phase.COMPLETED, "Completed", f"every phase passed: completed at {d.weight}%")
+    elif d.s.phase is Phase.ROLLING_BACK:
+        d.set_reasons([*d.paused_by, PauseReason.ROLLED_BACK])
+        d.s.rollback_step_at = None
+        d.go(Phase.PAUSED, Reason.PAUSED, f"the breach cleared at step {d.s.step} ({d.s.desired_weight}%): "
+                                          f"stopped rolling back and paused for a human ({j.verdict}: {j.reason})",
+             warning=True)
+    elif d.s.phase in (Phase.PROGRESSING, Phase.HOLDING):
+        _promote_or_hold(d, j)
+
+
+def _record(d: _Draft, j: Judgement, obs: Observation) -> None:
+    values = {"requests": obs.requests, "error_rate": j.error_rate, "error_rate_lower": j.lower,
+              "error_rate_upper": j.upper, "latency_p95": obs.latency_p95, "consensus_confidence": obs.confidence,
+              "cost_per_request": obs.cost_per_request}
+    d.s.analysis = AnalysisStatus(time=d.now, verdict=str(j.verdict), reason=j.reason,
+                                  **{k: round(float(v), 6) for k, v in values.items() if v is not None})
+    d.s.last_analysis_at = d.now
+
+
+def _promote_or_hold(d: _Draft, j: Judgement) -> None:
+    s, spec = d.s, d.spec
+    if j.verdict is Verdict.PASS:
+        s.consecutive_errors = 0
+        if not d.confirmed:
+            _progress(d, Phase.PROGRESSING, f"step {s.step}: waiting for the route to carry {s.desired_weight}%")
+            return
+        assert s.step_started_at is not None
+        left = spec.phases[s.step - 1].duration - (d.now - s.step_started_at).total_seconds()
+        if left > 0:
+            _progress(d, Phase.PROGRESSING, f"step {s.step} ({s.weight}%) passing; promotion after the dwell, in "
+                                            f"{left:.0f}s")
+        elif not d.inputs.canary.available:
+            _progress(d, Phase.HOLDING, "analysis passes but the canary's current revision has no available "
+                                        "replica: not promoting")
+        elif s.step >= d.steps:
+            d.go(Phase.COMPLETED, Reason.COMPLETED, f"every step passed: completed at {s.weight}%")
         else:
-            nxt = d.step + 1
-            d.start_step(nxt, "PhasePromoted", f"step {d.step} passed ({j.reason}): step {nxt} "
-                                               f"({d.step_weight(nxt)}%)")
+            nxt = s.step + 1
+            d.shift_to(nxt)
+            d.go(Phase.PROGRESSING, Reason.PHASE_PROMOTED, f"step {nxt - 1} passed ({j.reason}): step {nxt} "
+                                                           f"({s.desired_weight}%)")
     elif j.verdict is Verdict.HOLD:
-        d.st["consecutiveErrors"] = 0
-        _hold_or_progress(d, Phase.HOLDING, f"holding at step {d.step} ({d.weight}%): {j.reason}")
+        s.consecutive_errors = 0
+        _progress(d, Phase.HOLDING, f"holding at step {s.step} ({s.weight}%): {j.reason}")
     else:
-        errors = int(d.st.get("consecutiveErrors") or 0) + 1
-        d.st["consecutiveErrors"] = errors
-        if errors >= max(spec.error_limit, 1) or spec.error_limit == 0:
-            d.go(Phase.PAUSED, "Paused", f"{errors} consecutive {j.verdict} verdicts ({j.reason}): paused for a "
-                                         f"human (resume to continue)", pause_reason=PauseReason.ANALYSIS_ERRORS,
+        s.consecutive_errors += 1
+        errors, limit = s.consecutive_errors, spec.error_limit
+        if errors >= max(limit, 1):
+            d.set_reasons([*d.paused_by, PauseReason.ANALYSIS_ERRORS])
+            d.go(Phase.PAUSED, Reason.PAUSED, f"{errors} consecutive {j.verdict} verdicts ({j.reason}): paused "
+                                              "for a human (resume to continue; rollback limits still apply)",
                  warning=True)
-        else:
-            if errors == 1:
-                d.emit("AnalysisError", f"{j.verdict}: {j.reason}", warning=True)
-            _hold_or_progress(d, Phase.HOLDING, f"holding at step {d.step} ({d.weight}%): {j.verdict} "
-                                                f"{errors}/{spec.error_limit}: {j.reason}")
-    return j.verdict
+            return
+        if errors == 1:
+            d.emit(Reason.ANALYSIS_ERROR, f"{j.verdict}: {j.reason}", warning=True)
+        _progress(d, Phase.HOLDING, f"holding at step {s.step} ({s.weight}%): {j.verdict} {errors}/{limit}: "
+                                    f"{j.reason}")
 
 
-def _hold_or_progress(d: _Draft, phase: Phase, message: str) -> None:
-    """Progressing ↔ Holding flips: the message changes; an event only when entering Holding; no history."""
-    entering_hold = phase is Phase.HOLDING and d.phase is not Phase.HOLDING
-    d.go(phase, "Holding" if phase is Phase.HOLDING else "Progressing", message, event=entering_hold,
-         record=False)
+def _progress(d: _Draft, phase: Phase, message: str) -> None:
+    """Progressing ↔ Holding: the message changes; an event (and history) only when entering Holding."""
+    if phase is not Phase.HOLDING:
+        d.go(Phase.PROGRESSING, Reason.PROGRESSING, message, event=False)
+    elif d.s.phase is not Phase.HOLDING:
+        d.go(Phase.HOLDING, Reason.HOLDING, message)
+        d.s.holding_since = d.now
+    else:
+        d.s.message = message
+        d.s.holding_since = d.s.holding_since or d.now
 
 
 def _rollback(d: _Draft, reason: str) -> None:
-    d.st["consecutiveErrors"] = 0
-    if d.spec.rollback_strategy == "Gradual":
-        first = d.step_weight(1)
-        d.go(Phase.PAUSED, "RolledBack", f"rolled back (Gradual) to step 1 ({first}%) and paused: {reason}",
-             step=1, weight=first, pause_reason=PauseReason.ROLLED_BACK, restart_dwell=True, warning=True)
-    else:
-        d.go(Phase.ROLLED_BACK, "RolledBack", f"rolled back (Emergency): canary weight 0: {reason}", weight=0,
-             warning=True)
+    s = d.s
+    gradual = d.spec.rollback_strategy == "Gradual"
+    if gradual and s.phase is Phase.ROLLING_BACK and s.rollback_step_at is not None \
+            and (d.now - s.rollback_step_at).total_seconds() < d.spec.interval * 0.5:
+        return  # one rung per analysis interval (half of it: ticks on the interval's grid jitter)
+    if gradual and s.step > 1:
+        step = s.step - 1
+        d.shift_to(step)
+        s.rollback_step_at = d.now
+        d.go(Phase.ROLLING_BACK, Reason.ROLLING_BACK, f"rolling back (Gradual): step {step} "
+                                                      f"({s.desired_weight}%): {reason}", warning=True)
+        return
+    s.desired_weight = 0
+    s.rollback_step_at = None
+    how = "Gradual, from step 1" if gradual else "Emergency"
+    d.go(Phase.ROLLED_BACK, Reason.ROLLED_BACK, f"rolled back ({how}): canary weight 0: {reason}", warning=True)
 
 
-def _set_conditions(d: _Draft) -> None:
-    phase = d.phase
-    pause = d.st.get("pauseReason", "")
-    wanted = {
-        "Ready": (phase in (Phase.PROGRESSING, Phase.HOLDING, Phase.COMPLETED), str(phase)),
-        "Progressing": (phase in (Phase.PROGRESSING, Phase.HOLDING), str(phase)),
-        "Paused": (phase is Phase.PAUSED, pause or "NotPaused"),
-        "Completed": (phase is Phase.COMPLETED, "Completed" if phase is Phase.COMPLETED else "NotCompleted"),
-        "RolledBack": (phase is Phase.ROLLED_BACK or pause == PauseReason.ROLLED_BACK,
-                       "RolledBack" if phase is Phase.ROLLED_BACK or pause == PauseReason.ROLLED_BACK
-                       else "NotRolledBack"),
+# --- the route's errors, the conditions ---
+
+
+def _follow_route_errors(d: _Draft) -> None:
+    s, error = d.s, d.inputs.route_write_error
+    if error:
+        if s.route_error is None:
+            d.emit(Reason.ROUTE_WRITE_FAILED, f"could not set the route to {s.desired_weight}%: {error} "
+                                              "(retrying with backoff; the ladder does not advance)", warning=True)
+        s.route_error = error
+    elif s.route_error is not None and s.weight == s.desired_weight:
+        d.emit(Reason.ROUTE_RECOVERED, f"the route carries {s.weight}% again")
+        s.route_error = None
+
+
+def _stalled(d: _Draft) -> tuple[Reason, str] | None:
+    s = d.s
+    if s.phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.ROLLING_BACK):
+        return Reason(str(s.phase)), s.message
+    if s.route_error:
+        return Reason.ROUTE_WRITE_FAILED, s.route_error
+    for problem in (PauseReason.ROUTE_NOT_OWNED, PauseReason.ROUTE_INVALID):
+        if problem in d.paused_by:
+            route = d.inputs.route
+            return Reason(str(problem)), (route.message if route and route.message else str(problem))
+    if d.inputs.source_refused:
+        return Reason.ANALYSIS_SOURCE_REFUSED, d.inputs.source_refused
+    deadline = d.spec.progress_deadline
+    waiting = s.phase in ON_LADDER and s.desired_weight == 0 and s.unavailable_since is not None
+    if waiting and (d.now - s.unavailable_since).total_seconds() >= deadline:  # type: ignore[operator]
+        return Reason.PROGRESS_DEADLINE_EXCEEDED, (f"the canary's current revision has not been available for "
+                                                   f"{deadline:g}s")
+    if s.phase is Phase.HOLDING and s.holding_since is not None \
+            and (d.now - s.holding_since).total_seconds() >= deadline:
+        return Reason.PROGRESS_DEADLINE_EXCEEDED, f"step {s.step} has neither passed nor failed for {deadline:g}s"
+    return None
+
+
+def _finish(d: _Draft) -> None:
+    s = d.s
+    s.pause_reason = s.pause_reasons[0] if s.phase is Phase.PAUSED and s.pause_reasons else None
+    settled = s.weight == s.desired_weight or s.route_error is not None or bool(d.paused_by & ROUTE_PAUSES)
+    if d.inputs.generation is not None and settled:
+        s.observed_generation = d.inputs.generation
+    stalled = _stalled(d)
+    phase = s.phase
+    wanted: dict[str, tuple[bool, str, str]] = {
+        "Ready": (phase in (Phase.COMPLETED, Phase.PROMOTED), str(phase), s.message),
+        "Reconciling": (phase in (Phase.PROGRESSING, Phase.HOLDING, Phase.PROMOTING) and stalled is None,
+                        str(phase), s.message),
+        "Stalled": (stalled is not None, str(stalled[0]) if stalled else str(Reason.NOT_STALLED),
+                    stalled[1] if stalled else ""),
+        "Paused": (phase is Phase.PAUSED, str(s.pause_reason or Reason.NOT_PAUSED),
+                   ", ".join(s.pause_reasons) if phase is Phase.PAUSED else ""),
+        "Completed": (phase in (Phase.COMPLETED, Phase.PROMOTED), str(phase), s.message),
     }
-    old = {c.get("type"): c for c in d.st.get("conditions") or []}
+    old = {c.type: c for c in s.conditions}
     conditions = []
-    for ctype, (truth, reason) in wanted.items():
-        status = "True" if truth else "False"
+    for ctype, (truth, reason, message) in wanted.items():
+        status: Literal["True", "False"] = "True" if truth else "False"
         prev = old.get(ctype)
-        since = prev.get("lastTransitionTime") if prev and prev.get("status") == status else d.now
-        conditions.append({"type": ctype, "status": status, "reason": reason,
-                           "message": d.st.get("message", ""), "lastTransitionTime": since})
-    d.st["conditions"] = conditions
-
+        since = prev.last_transition_time if prev is not None and prev.status == status else d.now
+        conditions.append(Condition(type=ctype, status=status, reason=reason, message=message,
+                                    last_transition_time=since, observed_generation=s.observed_generation))
+    s.conditions = tuple(conditions)

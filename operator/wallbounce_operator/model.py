@@ -1,35 +1,58 @@
-"""Typed views of a WallBounceRollout: the spec as users write it (with the seed's tier defaults
-filled in), the status the operator writes, and the observations and decisions that pass between
+"""Typed views of a WallBounceRollout: the spec as users write it (pydantic, with the CRD's camelCase names and the
+tier defaults filled in), the status the operator writes, and the observations and decisions that pass between
 observe, decide and act. No I/O here.
+
+``RolloutSpec`` is parsed once per generation of the object; ``RolloutStatus`` is read and written whole (the
+engine writes a status only when it differs from the one it read). ``tests/unit/test_model_schema.py`` proves that
+these models and ``crds/wallbouncerollouts.yaml`` describe the same fields.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import durationpy
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
 
 GROUP = "wallbounce.dev"
 VERSION = "v1alpha1"
 PLURAL = "wallbouncerollouts"
 KIND = "WallBounceRollout"
 ACTION_ANNOTATION = f"{GROUP}/action"
+ROUTE_OWNER_ANNOTATION = f"{GROUP}/rollout"
+FIELD_MANAGER = "wallbounce-operator"
 HISTORY_LIMIT = 20
 
 
 class Phase(StrEnum):
-    PROGRESSING = "Progressing"
-    HOLDING = "Holding"
-    PAUSED = "Paused"
-    COMPLETED = "Completed"
-    ROLLED_BACK = "RolledBack"
-    ABORTED = "Aborted"
+    """The rollout's phase (``status.phase``, the PHASE column)."""
+
+    PROGRESSING = "Progressing"  # on the ladder, judged every interval, promotes when the evidence allows
+    HOLDING = "Holding"  # on the ladder, the evidence does not allow promotion (yet)
+    PAUSED = "Paused"  # on the ladder, promotion stopped (spec, a human, analysis errors, the route); guard on
+    ROLLING_BACK = "RollingBack"  # Gradual: stepping down one rung per interval while the breach lasts
+    COMPLETED = "Completed"  # every step passed; the canary keeps the last step's weight
+    PROMOTING = "Promoting"  # stable is taking the canary's pod template; traffic moves to stable when it is ready
+    PROMOTED = "Promoted"  # stable runs the canary's template and carries all traffic
+    ROLLED_BACK = "RolledBack"  # canary weight 0 after a breach or a dead canary
+    ABORTED = "Aborted"  # canary weight 0 by request
 
 
-TERMINAL = frozenset({Phase.COMPLETED, Phase.ROLLED_BACK, Phase.ABORTED})
+LADDER = frozenset({Phase.PROGRESSING, Phase.HOLDING, Phase.PAUSED, Phase.ROLLING_BACK})
+FINISHED = frozenset({Phase.PROMOTED, Phase.ROLLED_BACK, Phase.ABORTED})  # weight 0 until a retry/new revision
 
 
 class Verdict(StrEnum):
@@ -41,11 +64,17 @@ class Verdict(StrEnum):
 
 
 class PauseReason(StrEnum):
-    SPEC = "Spec"
-    MANUAL = "Manual"
-    ANALYSIS_ERRORS = "AnalysisErrors"
-    ROUTE_MISSING = "RouteMissing"
-    ROLLED_BACK = "RolledBack"
+    SPEC = "Spec"  # spec.paused: true
+    MANUAL = "Manual"  # a pause action (cleared by resume or promote)
+    ANALYSIS_ERRORS = "AnalysisErrors"  # errorLimit consecutive NoData/Error verdicts (cleared by resume)
+    ROLLED_BACK = "RolledBack"  # a Gradual rollback stopped on the way down (cleared by resume)
+    ROUTE_MISSING = "RouteMissing"  # the route cannot be read (clears itself when it is back)
+    ROUTE_NOT_OWNED = "RouteNotOwned"  # the route does not carry wallbounce.dev/rollout: <this rollout>
+    ROUTE_INVALID = "RouteInvalid"  # the route's rules are not exactly the stable and canary backends
+
+
+STICKY_PAUSES = frozenset({PauseReason.MANUAL, PauseReason.ANALYSIS_ERRORS, PauseReason.ROLLED_BACK})
+ROUTE_PAUSES = frozenset({PauseReason.ROUTE_MISSING, PauseReason.ROUTE_NOT_OWNED, PauseReason.ROUTE_INVALID})
 
 
 class Action(StrEnum):
@@ -57,31 +86,61 @@ class Action(StrEnum):
     RETRY = "retry"
 
 
-# ----- durations ---------------------------------------------------------------------------------
+class Reason(StrEnum):
+    """Every Event reason and condition reason the operator writes, in one place."""
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    STARTED = "Started"
+    WAITING_FOR_CANARY = "WaitingForCanary"
+    STEP_STARTED = "StepStarted"
+    PHASE_PROMOTED = "PhasePromoted"
+    PROGRESSING = "Progressing"
+    HOLDING = "Holding"
+    PAUSED = "Paused"
+    RESUMED = "Resumed"
+    ABORTED = "Aborted"
+    COMPLETED = "Completed"
+    PROMOTING = "Promoting"
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    ROLLING_BACK = "RollingBack"
+    RETRIED = "Retried"
+    REVISION_CHANGED = "RevisionChanged"
+    LADDER_CHANGED = "LadderChanged"
+    WEIGHT_DRIFT = "WeightDrift"
+    ANALYSIS_ERROR = "AnalysisError"
+    ACTION_APPLIED = "ActionApplied"
+    ACTION_IGNORED = "ActionIgnored"
+    ROUTE_WRITE_FAILED = "RouteWriteFailed"
+    ROUTE_RECOVERED = "RouteRecovered"
+    ROUTE_MISSING = "RouteMissing"
+    ROUTE_NOT_OWNED = "RouteNotOwned"
+    ROUTE_INVALID = "RouteInvalid"
+    CANARY_UNAVAILABLE = "CanaryUnavailable"
+    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    STABLE_TEMPLATE_APPLIED = "StableTemplateApplied"
+    ANALYSIS_SOURCE_REFUSED = "AnalysisSourceRefused"
+    # condition-only reasons
+    NOT_PAUSED = "NotPaused"
+    NOT_STALLED = "NotStalled"
+
+
+# ----- durations and times ------------------------------------------------------------------------
 
 
 def parse_duration(text: str | int | float) -> float:
-    """Seconds in a Go-style duration (``1h30m``, ``500ms``, ``2m``); a bare number is seconds."""
+    """Seconds in a Go-style duration (``1h30m``, ``500ms``, ``2m``; the semantics of CEL ``duration()``, which
+    the CRD validates with); a bare number is seconds."""
     if isinstance(text, int | float):
         return float(text)
     text = text.strip()
-    if not text:
-        raise ValueError("empty duration")
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(text):
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"not a duration: {text!r}") from None
-    return total
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return float(durationpy.from_str(text).total_seconds())
+    except Exception as exc:  # durationpy raises several types for malformed text
+        raise ValueError(f"not a duration: {text!r}") from exc
 
 
 def format_time(when: dt.datetime) -> str:
@@ -89,10 +148,20 @@ def format_time(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_time(text: str | None) -> dt.datetime | None:
-    if not text:
+def parse_time(text: str | dt.datetime | None) -> dt.datetime | None:
+    if text is None or text == "":
         return None
+    if isinstance(text, dt.datetime):
+        return text
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+Timestamp = Annotated[dt.datetime, PlainSerializer(format_time, return_type=str)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
 
 
 # ----- spec --------------------------------------------------------------------------------------
@@ -101,7 +170,8 @@ DEFAULT_LADDER = (1, 2, 10, 20, 35, 50)
 
 
 def tier_defaults(weight: int) -> tuple[float, float]:
-    """(promote maxErrorRate, rollback errorRate) for a weight, from the seed's three tiers."""
+    """(promote maxErrorRate, rollback errorRate) for a weight: conservative up to 10 %, growth below 35 %,
+    mature from 35 %."""
     if weight <= 10:
         return 0.002, 0.008
     if weight < 35:
@@ -109,114 +179,322 @@ def tier_defaults(weight: int) -> tuple[float, float]:
     return 0.015, 0.03
 
 
-@dataclass(frozen=True)
-class PhaseSpec:
+class PromoteGate(_Model):
+    max_error_rate: float | None = None
+    max_latency_p95: Seconds = 5.0
+    min_consensus_confidence: float = 0.7
+    max_cost_per_request: float | None = None
+
+
+class RollbackLimits(_Model):
+    error_rate: float | None = None
+    latency_p95: Seconds = 10.0
+    consensus_confidence: float = 0.6
+
+
+class PhaseSpec(_Model):
     weight: int
-    duration: float  # seconds
-    min_requests: int
-    max_error_rate: float
-    max_latency_p95: float
-    min_confidence: float
-    max_cost_per_request: float | None
-    rollback_error_rate: float
-    rollback_latency_p95: float
-    rollback_confidence: float
+    duration: Seconds = 600.0
+    min_requests: int = 100
+    promote: PromoteGate = PromoteGate()
+    rollback: RollbackLimits = RollbackLimits()
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> PhaseSpec:
-        weight = int(raw["weight"])
-        promote = raw.get("promote") or {}
-        rollback = raw.get("rollback") or {}
-        gate, limit = tier_defaults(weight)
-        cost = promote.get("maxCostPerRequest")
-        return cls(
-            weight=weight,
-            duration=parse_duration(raw.get("duration", "10m")),
-            min_requests=int(raw.get("minRequests", 100)),
-            max_error_rate=float(promote.get("maxErrorRate", gate)),
-            max_latency_p95=parse_duration(promote.get("maxLatencyP95", "5s")),
-            min_confidence=float(promote.get("minConsensusConfidence", 0.7)),
-            max_cost_per_request=None if cost is None else float(cost),
-            rollback_error_rate=float(rollback.get("errorRate", limit)),
-            rollback_latency_p95=parse_duration(rollback.get("latencyP95", "10s")),
-            rollback_confidence=float(rollback.get("consensusConfidence", 0.6)),
-        )
+    @model_validator(mode="after")
+    def _tier_defaults(self) -> PhaseSpec:
+        gate, limit = tier_defaults(self.weight)
+        if self.promote.max_error_rate is None:
+            object.__setattr__(self, "promote", self.promote.model_copy(update={"max_error_rate": gate}))
+        if self.rollback.error_rate is None:
+            object.__setattr__(self, "rollback", self.rollback.model_copy(update={"error_rate": limit}))
+        return self
+
+    # flat views used by the verdicts
+    @property
+    def max_error_rate(self) -> float:
+        return float(self.promote.max_error_rate or 0.0)
+
+    @property
+    def rollback_error_rate(self) -> float:
+        return float(self.rollback.error_rate or 0.0)
+
+    @property
+    def max_latency_p95(self) -> float:
+        return self.promote.max_latency_p95
+
+    @property
+    def rollback_latency_p95(self) -> float:
+        return self.rollback.latency_p95
+
+    @property
+    def min_confidence(self) -> float:
+        return self.promote.min_consensus_confidence
+
+    @property
+    def rollback_confidence(self) -> float:
+        return self.rollback.consensus_confidence
+
+    @property
+    def max_cost_per_request(self) -> float | None:
+        return self.promote.max_cost_per_request
 
 
-@dataclass(frozen=True)
-class Target:
+class Workload(_Model):
+    """One side of the rollout: a Deployment and the Service in front of it."""
+
     deployment: str
     service: str
 
 
-@dataclass(frozen=True)
-class Routing:
-    kind: str  # gatewayAPI | istio | smi
+class GatewayAPIRouting(_Model):
+    http_route: str
+
+
+class IstioDestinationRule(_Model):
     name: str
+    stable_subset: str
+    canary_subset: str
+    host: str | None = None  # default: spec.stable.service
+
+
+class IstioRouting(_Model):
+    virtual_service: str
     routes: tuple[str, ...] = ()
+    destination_rule: IstioDestinationRule | None = None
 
 
-@dataclass(frozen=True)
-class Queries:
+class SMIRouting(_Model):
+    traffic_split: str
+
+
+class TrafficRouting(_Model):
+    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
+    istio: IstioRouting | None = None
+    smi: SMIRouting | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TrafficRouting:
+        if sum(x is not None for x in (self.gateway_api, self.istio, self.smi)) != 1:
+            raise ValueError("spec.trafficRouting must set exactly one of gatewayAPI, istio, smi")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "gatewayAPI" if self.gateway_api else "istio" if self.istio else "smi"
+
+    @property
+    def name(self) -> str:
+        if self.gateway_api:
+            return self.gateway_api.http_route
+        if self.istio:
+            return self.istio.virtual_service
+        assert self.smi is not None
+        return self.smi.traffic_split
+
+
+class PrometheusSource(_Model):
+    address: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.address.rstrip("/")
+
+
+class Queries(_Model):
     requests: str | None = None
     error_rate: str | None = None
     latency_p95: str | None = None
     consensus_confidence: str | None = None
     cost_per_request: str | None = None
 
-    def any(self) -> bool:
-        return any((self.requests, self.error_rate, self.latency_p95, self.consensus_confidence,
-                    self.cost_per_request))
+
+class AnalysisSpec(_Model):
+    prometheus: PrometheusSource = PrometheusSource()
+    interval: Seconds = 30.0
+    window: str = "2m"
+    confidence_level: float = 0.95
+    error_limit: int = 5
+    queries: Queries = Queries()
+
+    @property
+    def window_seconds(self) -> float:
+        return parse_duration(self.window)
 
 
-@dataclass(frozen=True)
-class RolloutSpec:
-    stable: Target
-    canary: Target
-    routing: Routing
-    prometheus: str
-    interval: float
-    window: float
-    window_text: str
-    confidence_level: float
-    error_limit: int
-    queries: Queries
-    phases: tuple[PhaseSpec, ...]
-    rollback_strategy: str = "Emergency"
+class Completion(_Model):
+    promote_stable: bool = False
+    # environment variables whose values differ between the stable and canary templates by design: ignored when
+    # the two templates are compared, kept as stable has them when the canary's template is copied into stable
+    variant_env: tuple[str, ...] = ("WALLBOUNCE_VARIANT",)
+
+
+def _default_phases() -> tuple[PhaseSpec, ...]:
+    return tuple(PhaseSpec(weight=w) for w in DEFAULT_LADDER)
+
+
+class RolloutSpec(_Model):
+    stable: Workload
+    canary: Workload
+    traffic_routing: TrafficRouting
+    analysis: AnalysisSpec = AnalysisSpec()
+    phases: tuple[PhaseSpec, ...] = Field(default_factory=_default_phases)
+    rollback_strategy: Literal["Emergency", "Gradual"] = "Emergency"
     paused: bool = False
+    progress_deadline: Seconds = 300.0
+    completion: Completion = Completion()
+
+    @model_validator(mode="after")
+    def _non_empty_ladder(self) -> RolloutSpec:
+        if not self.phases:
+            raise ValueError("spec.phases must not be empty")
+        return self
 
     @classmethod
-    def from_dict(cls, spec: dict[str, Any]) -> RolloutSpec:
-        routing_raw = spec.get("trafficRouting") or {}
-        if "gatewayAPI" in routing_raw:
-            routing = Routing("gatewayAPI", routing_raw["gatewayAPI"]["httpRoute"])
-        elif "istio" in routing_raw:
-            istio = routing_raw["istio"]
-            routing = Routing("istio", istio["virtualService"], tuple(istio.get("routes") or ()))
-        elif "smi" in routing_raw:
-            routing = Routing("smi", routing_raw["smi"]["trafficSplit"])
-        else:
-            raise ValueError("spec.trafficRouting names no router")
-        analysis = spec.get("analysis") or {}
-        q = analysis.get("queries") or {}
-        phases_raw = spec.get("phases") or [{"weight": w} for w in DEFAULT_LADDER]
-        window_text = str(analysis.get("window", "2m"))
-        return cls(
-            stable=Target(spec["stable"]["deployment"], spec["stable"]["service"]),
-            canary=Target(spec["canary"]["deployment"], spec["canary"]["service"]),
-            routing=routing,
-            prometheus=str((analysis.get("prometheus") or {}).get("address", "")).rstrip("/"),
-            interval=parse_duration(analysis.get("interval", "30s")),
-            window=parse_duration(window_text),
-            window_text=window_text,
-            confidence_level=float(analysis.get("confidenceLevel", 0.95)),
-            error_limit=int(analysis.get("errorLimit", 5)),
-            queries=Queries(q.get("requests"), q.get("errorRate"), q.get("latencyP95"),
-                            q.get("consensusConfidence"), q.get("costPerRequest")),
-            phases=tuple(PhaseSpec.from_dict(p) for p in phases_raw),
-            rollback_strategy=str(spec.get("rollbackStrategy", "Emergency")),
-            paused=bool(spec.get("paused", False)),
-        )
+    def from_dict(cls, raw: dict[str, Any]) -> RolloutSpec:
+        """The spec of an object as stored (ValueError on anything the CRD should have refused)."""
+        try:
+            return cls.model_validate(raw)
+        except Exception as exc:  # pydantic.ValidationError is a ValueError; keep one type for callers
+            raise ValueError(str(exc)) from exc
+
+    # short names used all over the operator
+    @property
+    def routing(self) -> TrafficRouting:
+        return self.traffic_routing
+
+    @property
+    def prometheus(self) -> str:
+        return self.analysis.prometheus.url
+
+    @property
+    def interval(self) -> float:
+        return self.analysis.interval
+
+    @property
+    def window(self) -> float:
+        return self.analysis.window_seconds
+
+    @property
+    def window_text(self) -> str:
+        return self.analysis.window
+
+    @property
+    def confidence_level(self) -> float:
+        return self.analysis.confidence_level
+
+    @property
+    def error_limit(self) -> int:
+        return self.analysis.error_limit
+
+    @property
+    def queries(self) -> Queries:
+        return self.analysis.queries
+
+    def weight_of(self, step: int) -> int:
+        """The weight of a 1-based step (0 for step 0)."""
+        return self.phases[step - 1].weight if step >= 1 else 0
+
+
+# ----- status ------------------------------------------------------------------------------------
+
+
+class Condition(_Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+    last_transition_time: Timestamp | None = None
+    observed_generation: int | None = None
+
+
+class AnalysisStatus(_Model):
+    time: Timestamp | None = None
+    verdict: str | None = None
+    reason: str | None = None
+    requests: float | None = None
+    error_rate: float | None = None
+    error_rate_lower: float | None = None
+    error_rate_upper: float | None = None
+    latency_p95: float | None = None
+    consensus_confidence: float | None = None
+    cost_per_request: float | None = None
+
+
+class HistoryEntry(_Model):
+    time: Timestamp
+    from_: str = Field(default="", alias="from")
+    to: str
+    step: int
+    weight: int
+    reason: str
+    message: str = ""
+
+
+class PendingEvent(_Model):
+    name: str
+    reason: str
+    time: Timestamp | None = None
+    message: str = ""
+    type: Literal["Normal", "Warning"] = "Normal"
+
+
+class LastAction(_Model):
+    """The last action annotation the operator consumed (in the same status write that applied it)."""
+
+    action: str
+    seq: int
+    time: Timestamp
+    result: Literal["Applied", "Ignored"]
+    message: str = ""
+    annotation_cleared: bool = False
+
+
+class RolloutStatus(_Model):
+    model_config = ConfigDict(frozen=False)
+
+    phase: Phase | None = None
+    step: int = 1
+    steps: int | None = None
+    weight: int = 0  # what the route carries (read back), never what we merely asked for
+    desired_weight: int = 0  # what the operator wants the route to carry
+    step_started_at: Timestamp | None = None  # when the route first carried this step's weight (dwell start)
+    canary_revision: str | None = None
+    pause_reason: PauseReason | None = None  # the first of pauseReasons (for display)
+    pause_reasons: tuple[PauseReason, ...] = ()
+    consecutive_errors: int = 0
+    holding_since: Timestamp | None = None
+    unavailable_since: Timestamp | None = None  # the canary's current revision has had no available replica
+    rollback_step_at: Timestamp | None = None  # Gradual: when the last rung down was taken
+    route_error: str | None = None  # the last route write failed with this (cleared once the route carries it)
+    last_analysis_at: Timestamp | None = None
+    observed_generation: int | None = None
+    message: str = ""
+    analysis: AnalysisStatus | None = None
+    conditions: tuple[Condition, ...] = ()
+    last_action: LastAction | None = None
+    pending_events: tuple[PendingEvent, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> RolloutStatus:
+        """A stored status; fields this operator does not know are dropped, and so is a field it cannot read (a
+        hand-edited value), keeping every other one."""
+        data = dict(raw or {})
+        for _ in range(len(data) + 1):
+            try:
+                return cls.model_validate(data)
+            except ValidationError as exc:
+                bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+                if not bad & data.keys():
+                    break
+                for key in bad:
+                    data.pop(key, None)
+        return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=False)
+
+    def condition(self, ctype: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == ctype), None)
 
 
 # ----- observations and decisions ----------------------------------------------------------------
@@ -237,11 +515,17 @@ class Observation:
     latency_p95: float | None = None
     confidence: float | None = None
     cost_per_request: float | None = None
-    error: str | None = None  # the metrics source failed (Prometheus down, bad answer, timeout)
+    error: str | None = None  # the metrics source failed (Prometheus down, bad answer, timeout, refused address)
 
     def __post_init__(self) -> None:
         for name in ("requests", "errors", "latency_p95", "confidence", "cost_per_request"):
             object.__setattr__(self, name, _clean(getattr(self, name)))
+
+
+class RouteProblem(StrEnum):
+    MISSING = "RouteMissing"
+    NOT_OWNED = "RouteNotOwned"
+    INVALID = "RouteInvalid"
 
 
 @dataclass(frozen=True)
@@ -249,7 +533,25 @@ class RouteState:
     """The route as read just now: its canary weight, or why it cannot be used."""
 
     weight: int | None  # None when missing/unusable
-    problem: str | None = None  # e.g. "HTTPRoute llm/techsapo not found"
+    message: str | None = None  # e.g. "HTTPRoute llm/techsapo not found"
+    problem: RouteProblem | None = None
+
+    @classmethod
+    def unusable(cls, problem: RouteProblem, message: str) -> RouteState:
+        return cls(None, message, problem)
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """A Deployment as the operator sees it: its current revision (the pod-template-hash of the ReplicaSet whose
+    revision annotation equals the Deployment's) and whether that revision has an available replica."""
+
+    found: bool = True
+    revision: str | None = None  # None: unknown (no current ReplicaSet yet)
+    available: bool = False
+    deadline_exceeded: bool = False  # the Deployment reports ProgressDeadlineExceeded
+    template_key: str | None = None  # the pod template, normalised for comparing stable with canary
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -258,11 +560,13 @@ class Inputs:
 
     now: dt.datetime
     observation: Observation | None = None  # None: not an analysis tick
-    canary_available: bool = True
-    canary_revision: str | None = None
+    canary: WorkloadState = WorkloadState(revision="r1", available=True)
+    stable: WorkloadState | None = None  # None: not read (no convergence/promotion checks)
     route: RouteState | None = None  # None: not read this tick
-    action: Action | str | None = None
+    route_write_error: str | None = None  # the last route write failed with this
+    action: str | None = None  # the action annotation's value, when present
     generation: int | None = None
+    source_refused: str | None = None  # the analysis source is not allowed by the operator
 
 
 @dataclass(frozen=True)
@@ -274,8 +578,9 @@ class Event:
 
 @dataclass
 class Decision:
-    status: dict[str, Any]  # the complete new status
+    status: RolloutStatus  # the complete new status
     weight: int  # the canary weight the route must carry
     events: list[Event] = field(default_factory=list)
     verdict: Verdict | None = None
-    action_handled: bool = False  # the action annotation was consumed
+    clear_action: bool = False  # the action annotation is recorded in status: remove it after the status write
+    apply_stable_template: bool = False  # copy the canary's pod template into the stable Deployment

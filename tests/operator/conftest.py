@@ -64,8 +64,10 @@ def cluster(kube: Any, wbr_crd: str, namespace: str) -> Cluster:
 
 
 @pytest.fixture
-def operator(control_plane: controlplane.ControlPlane, cluster: Cluster, tmp_path: Path) -> Iterator[OperatorProcess]:
-    op = OperatorProcess(cluster.ns, tmp_path / "operator.log", str(control_plane.kubeconfig))
+def operator(control_plane: controlplane.ControlPlane, cluster: Cluster, prometheus: Prometheus,
+             tmp_path: Path) -> Iterator[OperatorProcess]:
+    op = OperatorProcess(cluster.ns, tmp_path / "operator.log", str(control_plane.kubeconfig),
+                         ("--prometheus", prometheus.url))
     _operators.append(op)
     try:
         op.start()

@@ -3,6 +3,7 @@ and the Kubernetes objects a rollout needs (Deployments with a status, Services,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -18,6 +19,8 @@ from wallbounce_local import procs
 from wallbounce_local.procs import wait_for
 
 GROUP, VERSION, PLURAL = "wallbounce.dev", "v1alpha1", "wallbouncerollouts"
+ROUTE_OWNER = "wallbounce.dev/rollout"
+REVISION = "deployment.kubernetes.io/revision"
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "wallbouncerollouts.yaml"
 
@@ -58,7 +61,8 @@ class Exporter:
 class OperatorProcess:
     """``wallbounce operator`` scoped to one namespace, as a real process."""
 
-    def __init__(self, namespace: str, log: Path, kubeconfig: str) -> None:
+    def __init__(self, namespace: str, log: Path, kubeconfig: str, args: tuple[str, ...] = ()) -> None:
+        self.args = args
         self.namespace = namespace
         self.log = log
         self.kubeconfig = kubeconfig
@@ -71,7 +75,7 @@ class OperatorProcess:
         self.process = procs.Process("operator", [str(Path(sys.executable).parent / "wallbounce"), "operator",
                                                   "--namespace", self.namespace, "--metrics-port", str(self.port),
                                                   "--metrics-host", "127.0.0.1", "--tick", "0.25",
-                                                  "--query-timeout", "2"], self.log, env=env).start()
+                                                  "--query-timeout", "2", *self.args], self.log, env=env).start()
         self.process.wait_until(self.healthy, 60, "healthy (/healthz)")
         return self
 
@@ -104,34 +108,78 @@ class Cluster:
         self.apps = client.AppsV1Api(api)
         self.core = client.CoreV1Api(api)
 
-    # --- workloads ---
+    # --- workloads (no controller-manager here: the test plays the Deployment controller's part) ---
     def deployment(self, name: str, available: int = 1, image: str = "wallbounce:1") -> None:
         body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
                          "template": {"metadata": {"labels": {"app": name}},
                                       "spec": {"containers": [{"name": "app", "image": image}]}}}}
         self.apps.create_namespaced_deployment(self.ns, body)
-        self.set_available(name, available)
+        self._roll(name, available)
 
-    def set_available(self, name: str, available: int) -> None:
-        self.apps.patch_namespaced_deployment_status(name, self.ns, {"status": {
+    def _roll(self, name: str, available: int) -> str:
+        """A new revision: the Deployment's revision annotation goes up and a ReplicaSet of the current pod template
+        (named and labelled with its pod-template-hash, owned by the Deployment) reports ``available`` replicas."""
+        dep: Any = self.apps.read_namespaced_deployment(name, self.ns)
+        revision = str(int((dep.metadata.annotations or {}).get(REVISION, "0")) + 1)
+        patched: Any = self.apps.patch_namespaced_deployment(name, self.ns,
+                                                             {"metadata": {"annotations": {REVISION: revision}}})
+        template = self.api.sanitize_for_serialization(dep.spec.template)
+        digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+        labels = {**(template["metadata"].get("labels") or {}), "pod-template-hash": digest}
+        self.apps.create_namespaced_replica_set(self.ns, {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": f"{name}-{digest}", "labels": labels, "annotations": {REVISION: revision},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                                              "uid": dep.metadata.uid, "controller": True}]},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {**template, "metadata": {**template["metadata"], "labels": labels}}}})
+        self.set_available(name, available, generation=patched.metadata.generation)  # annotations bump it too
+        return digest
+
+    def current_replicaset(self, name: str) -> str:
+        dep: Any = self.apps.read_namespaced_deployment(name, self.ns)
+        revision = (dep.metadata.annotations or {}).get(REVISION)
+        for rs in self.apps.list_namespaced_replica_set(self.ns).items:
+            owners = [o.name for o in rs.metadata.owner_references or []]
+            if name in owners and (rs.metadata.annotations or {}).get(REVISION) == revision:
+                return str(rs.metadata.name)
+        raise LookupError(f"no current ReplicaSet of {name}")
+
+    def set_available(self, name: str, available: int, generation: int | None = None) -> None:
+        """The current revision's ReplicaSet reports ``available`` replicas (the Deployment counts them too)."""
+        rs = self.current_replicaset(name)
+        self.apps.patch_namespaced_replica_set_status(rs, self.ns, {"status": {
             "replicas": 1, "readyReplicas": available, "availableReplicas": available}})
+        if generation is None:
+            generation = self.apps.read_namespaced_deployment(name, self.ns).metadata.generation
+        self.apps.patch_namespaced_deployment_status(name, self.ns, {"status": {
+            "observedGeneration": generation, "replicas": 1, "readyReplicas": available,
+            "availableReplicas": available}})
 
-    def set_image(self, name: str, image: str) -> None:
+    def set_image(self, name: str, image: str, available: int = 1) -> str:
+        """A new pod template: a new revision whose ReplicaSet reports ``available`` replicas; the previous
+        revision's pods keep serving (the Deployment still counts one available replica)."""
         self.apps.patch_namespaced_deployment(name, self.ns, {"spec": {"template": {"spec": {
             "containers": [{"name": "app", "image": image}]}}}})
-        self.set_available(name, 1)
+        digest = self._roll(name, available)
+        self.apps.patch_namespaced_deployment_status(name, self.ns, {"status": {"availableReplicas": 1}})
+        return digest
 
     def pair(self, prefix: str = "techsapo") -> None:
-        for variant in ("stable", "canary"):
-            self.deployment(f"{prefix}-{variant}")
+        for variant, image in (("stable", "wallbounce:1"), ("canary", "wallbounce:2")):
+            self.deployment(f"{prefix}-{variant}", image=image)
             self.core.create_namespaced_service(self.ns, {"metadata": {"name": f"{prefix}-{variant}"},
                                                           "spec": {"ports": [{"port": 80}]}})
 
     # --- routes ---
-    def httproute(self, name: str = "techsapo", prefix: str = "techsapo") -> None:
+    def httproute(self, name: str = "techsapo", prefix: str = "techsapo", owner: str | None = None) -> None:
+        """The route, owned (annotation ``wallbounce.dev/rollout``) by rollout ``owner`` when given."""
+        meta: dict[str, Any] = {"name": name}
+        if owner:
+            meta["annotations"] = {ROUTE_OWNER: owner}
         self.objects.create_namespaced_custom_object("gateway.networking.k8s.io", "v1", self.ns, "httproutes", {
-            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": name},
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": meta,
             "spec": {"rules": [{"backendRefs": [{"name": f"{prefix}-stable", "port": 80, "weight": 100},
                                                 {"name": f"{prefix}-canary", "port": 80, "weight": 0}]}]}})
 
@@ -150,8 +198,18 @@ class Cluster:
                                                       name, route)
 
     # --- rollouts ---
+    def own_route(self, route: str, rollout: str) -> None:
+        """As the route's owner would: annotate it for the rollout that may set its weights."""
+        self.objects.patch_namespaced_custom_object("gateway.networking.k8s.io", "v1", self.ns, "httproutes", route,
+                                                    {"metadata": {"annotations": {ROUTE_OWNER: rollout}}})
+
     def rollout(self, name: str, prometheus: str, *, phases: list[dict[str, Any]] | None = None,
-                route: str = "techsapo", prefix: str = "techsapo", **spec: Any) -> dict[str, Any]:
+                route: str = "techsapo", prefix: str = "techsapo", own_route: bool = True,
+                **spec: Any) -> dict[str, Any]:
+        """A rollout of the pair ``prefix``-stable/-canary over the HTTPRoute ``route`` (annotated for it unless
+        ``own_route`` is false)."""
+        if own_route:
+            self.own_route(route, name)
         analysis = {"prometheus": {"address": prometheus}, "interval": "1s", "window": "8s",
                     "confidenceLevel": 0.95, "errorLimit": 20}
         analysis.update(spec.pop("analysis", {}))

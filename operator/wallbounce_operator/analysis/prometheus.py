@@ -9,7 +9,9 @@ turns a missing number into 0.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from .. import metrics
 from ..model import Observation, RolloutSpec
 from . import queries
 
+log = logging.getLogger("wallbounce.prometheus")
 
 class QueryError(RuntimeError):
     pass
@@ -31,11 +34,12 @@ class QueryError(RuntimeError):
 
 @dataclass(frozen=True)
 class Target:
-    """One rollout to observe."""
+    """One rollout to observe, at the Prometheus the operator allowed for it."""
 
     namespace: str
     name: str
     spec: RolloutSpec
+    address: str
 
 
 Series = dict[tuple[str, str], float | None]  # (namespace, service) -> value
@@ -45,7 +49,7 @@ def _number(raw: Any) -> float | None:
     try:
         value = float(raw)
     except (TypeError, ValueError) as exc:
-        raise QueryError(f"not a number: {raw!r}") from exc
+        raise QueryError("a sample value is not a number") from exc
     return None if math.isnan(value) or math.isinf(value) else value
 
 
@@ -110,7 +114,7 @@ class PrometheusSource:
         at = time.time()
         groups: dict[tuple[str, str], list[Target]] = {}
         for t in targets:
-            groups.setdefault((t.spec.prometheus, t.spec.window_text), []).append(t)
+            groups.setdefault((t.address, t.spec.window_text), []).append(t)
         results = await asyncio.gather(*(self._observe_group(addr, window, members, at)
                                          for (addr, window), members in groups.items()))
         out: dict[tuple[str, str], Observation] = {}
@@ -175,15 +179,20 @@ class PrometheusSource:
                            cost_per_request=values.get("cost_per_request"))
 
 
+_STATUS = re.compile(r"HTTP Status Code (\d{3})")
+
+
 def _describe(exc: BaseException, address: str) -> str:
-    """A short, human reason (the full exception goes to the operator's log at debug level)."""
+    """A short, fixed reason and at most an HTTP status code: never the response body, which comes from a server a
+    rollout named and may say anything (the full exception goes to the operator's log at debug level)."""
+    log.debug("query to %s failed", address, exc_info=exc)
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | requests.Timeout):
         return f"Prometheus at {address} did not answer in time"
     if isinstance(exc, requests.ConnectionError):
         return f"Prometheus at {address} is unreachable (connection failed)"
     if isinstance(exc, PrometheusApiClientException):
-        return f"Prometheus at {address} refused the query: {str(exc)[:200]}"
-    text = str(exc) or type(exc).__name__
-    if len(text) > 300:
-        text = text[:300] + "…"
-    return f"Prometheus at {address}: {text}"
+        code = _STATUS.search(str(exc))
+        return f"Prometheus at {address} refused the query (HTTP {code.group(1) if code else 'error'})"
+    if isinstance(exc, ValueError):  # a body that is not the JSON of the Prometheus API
+        return f"Prometheus at {address} answered something that is not a Prometheus API response"
+    return f"Prometheus at {address} failed ({type(exc).__name__})"

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from ..model import Routing
-from .base import Mesh, RouteError, RouteNotFound, TrafficRouter
+from .base import Mesh, RouteError, RouteInvalid, RouteNotFound, RouteNotOwned, TrafficRouter
 from .gateway_api import GatewayAPI
 from .istio import Istio
 from .smi import SMI
 
 MESHES: dict[str, Mesh] = {"gatewayAPI": GatewayAPI(), "istio": Istio(), "smi": SMI()}
 
-
-def mesh_for(routing: Routing) -> Mesh:
-    return MESHES[routing.kind]
-
-
-__all__ = ["MESHES", "Mesh", "RouteError", "RouteNotFound", "TrafficRouter", "mesh_for"]
+__all__ = ["MESHES", "Mesh", "RouteError", "RouteInvalid", "RouteNotFound", "RouteNotOwned", "TrafficRouter"]

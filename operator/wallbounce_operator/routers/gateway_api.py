@@ -1,28 +1,21 @@
-"""Gateway API HTTPRoute: on every rule whose backendRefs name both the stable and the canary
-Service, canary = weight and stable = 100 - weight. Other rules and backends are left untouched."""
+"""Gateway API HTTPRoute: every rule that routes to the stable or the canary Service must route to exactly those two
+(once each, in the route's namespace); on those rules canary = weight and stable = 100 - weight. Rules that route to
+neither are left untouched."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ..model import RolloutSpec
-from .base import Pair, RouteError, canary_share, set_share
+from .base import Pair, RouteInvalid, exactly_the_pair
 
 
-def _is_service(ref: dict[str, Any], name: str) -> bool:
-    return ref.get("name") == name and ref.get("kind", "Service") == "Service" and ref.get("group", "") in ("", "core")
+def _service(ref: dict[str, Any]) -> bool:
+    return ref.get("kind", "Service") == "Service" and ref.get("group", "") in ("", "core")
 
 
-def _pairs(obj: dict[str, Any], spec: RolloutSpec) -> list[Pair]:
-    pairs = []
-    for rule in (obj.get("spec") or {}).get("rules") or []:
-        refs = rule.get("backendRefs") or []
-        stable = next((r for r in refs if _is_service(r, spec.stable.service)), None)
-        canary = next((r for r in refs if _is_service(r, spec.canary.service)), None)
-        if stable is not None and canary is not None:
-            pairs.append((stable, canary))
-    return pairs
+def _named(ref: dict[str, Any], name: str, namespace: str) -> bool:
+    return _service(ref) and ref.get("name") == name and ref.get("namespace", namespace) == namespace
 
 
 class GatewayAPI:
@@ -31,14 +24,19 @@ class GatewayAPI:
     plural = "httproutes"
     kind = "HTTPRoute"
 
-    def canary_weight(self, obj: dict[str, Any], spec: RolloutSpec) -> int:
-        pairs = _pairs(obj, spec)
+    def pairs(self, obj: dict[str, Any], spec: RolloutSpec) -> list[Pair]:
+        meta = obj.get("metadata") or {}
+        namespace = str(meta.get("namespace", ""))
+        names = (spec.stable.service, spec.canary.service)
+        pairs = []
+        for i, rule in enumerate((obj.get("spec") or {}).get("rules") or []):
+            refs = rule.get("backendRefs") or []
+            if not any(_service(r) and r.get("name") in names for r in refs):
+                continue
+            pairs.append(exactly_the_pair(refs, [_named(r, names[0], namespace) for r in refs],
+                                          [_named(r, names[1], namespace) for r in refs],
+                                          f"HTTPRoute {namespace}/{meta.get('name')} rule {i}", names))
         if not pairs:
-            raise RouteError(f"HTTPRoute {obj['metadata']['name']} has no rule whose backendRefs name both "
-                             f"{spec.stable.service} and {spec.canary.service}")
-        return canary_share(pairs, default_weight=1)  # Gateway API: an unset weight is 1
-
-    def with_weight(self, obj: dict[str, Any], spec: RolloutSpec, weight: int) -> dict[str, Any]:
-        new = copy.deepcopy(obj)
-        set_share(_pairs(new, spec), weight)
-        return new
+            raise RouteInvalid(f"HTTPRoute {namespace}/{meta.get('name')} has no rule whose backendRefs are "
+                               f"{names[0]} and {names[1]}")
+        return pairs

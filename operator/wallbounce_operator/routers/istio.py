@@ -1,35 +1,26 @@
-"""Istio VirtualService: in the named http routes (all when none are named), the destinations whose
-host is the stable or canary Service get 100 - weight and weight."""
+"""Istio VirtualService, in the named http routes (all when none are named). Two forms:
+
+- two hosts: destinations whose host is the stable or the canary Service;
+- two subsets of one host (``trafficRouting.istio.destinationRule``): destinations whose host is the rule's host
+  (default the stable Service) with subset ``stableSubset`` or ``canarySubset``.
+
+Every http route that routes to either must route to exactly the two (once each, in the route's namespace); those
+get 100 - weight and weight."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ..model import RolloutSpec
-from .base import Pair, RouteError, canary_share, set_share
+from .base import Pair, RouteInvalid, exactly_the_pair
 
 
-def _host_is(host: str, service: str, namespace: str) -> bool:
-    return host in (service, f"{service}.{namespace}", f"{service}.{namespace}.svc",
-                    f"{service}.{namespace}.svc.cluster.local")
-
-
-def _pairs(obj: dict[str, Any], spec: RolloutSpec) -> list[Pair]:
-    namespace = obj["metadata"].get("namespace", "")
-    wanted = set(spec.routing.routes)
-    pairs = []
-    for http in (obj.get("spec") or {}).get("http") or []:
-        if wanted and http.get("name") not in wanted:
-            continue
-        dests = http.get("route") or []
-        stable = next((d for d in dests
-                       if _host_is((d.get("destination") or {}).get("host", ""), spec.stable.service, namespace)), None)
-        canary = next((d for d in dests
-                       if _host_is((d.get("destination") or {}).get("host", ""), spec.canary.service, namespace)), None)
-        if stable is not None and canary is not None:
-            pairs.append((stable, canary))
-    return pairs
+def _split_host(host: str, namespace: str) -> tuple[str, str]:
+    """(service, namespace) of a destination host: ``svc``, ``svc.ns``, ``svc.ns.svc``, ``svc.ns.svc.cluster.local``."""
+    parts = host.split(".")
+    if len(parts) == 1:
+        return parts[0], namespace
+    return parts[0], parts[1]
 
 
 class Istio:
@@ -38,15 +29,52 @@ class Istio:
     plural = "virtualservices"
     kind = "VirtualService"
 
-    def canary_weight(self, obj: dict[str, Any], spec: RolloutSpec) -> int:
-        pairs = _pairs(obj, spec)
-        if not pairs:
-            routes = f" among http routes {sorted(spec.routing.routes)}" if spec.routing.routes else ""
-            raise RouteError(f"VirtualService {obj['metadata']['name']} has no http route{routes} with both "
-                             f"{spec.stable.service} and {spec.canary.service} as destinations")
-        return canary_share(pairs, default_weight=0)
+    def pairs(self, obj: dict[str, Any], spec: RolloutSpec) -> list[Pair]:
+        meta = obj.get("metadata") or {}
+        namespace = str(meta.get("namespace", ""))
+        istio = spec.routing.istio
+        assert istio is not None
+        rule = istio.destination_rule
+        wanted = set(istio.routes)
 
-    def with_weight(self, obj: dict[str, Any], spec: RolloutSpec, weight: int) -> dict[str, Any]:
-        new = copy.deepcopy(obj)
-        set_share(_pairs(new, spec), weight)
-        return new
+        def key(d: dict[str, Any]) -> tuple[str, str, str]:
+            dest = d.get("destination") or {}
+            service, ns = _split_host(str(dest.get("host", "")), namespace)
+            return service, ns, str(dest.get("subset", ""))
+
+        if rule is None:
+            names = (spec.stable.service, spec.canary.service)
+            stable_key, canary_key = (names[0], namespace, ""), (names[1], namespace, "")
+            ours = {names[0], names[1]}
+
+            def touches(d: dict[str, Any]) -> bool:
+                return key(d)[0] in ours
+
+            def matches(d: dict[str, Any], k: tuple[str, str, str]) -> bool:
+                return key(d)[:2] == k[:2]
+        else:
+            host = rule.host or spec.stable.service
+            names = (f"{host}/{rule.stable_subset}", f"{host}/{rule.canary_subset}")
+            stable_key, canary_key = (host, namespace, rule.stable_subset), (host, namespace, rule.canary_subset)
+
+            def touches(d: dict[str, Any]) -> bool:
+                return key(d)[0] == host
+
+            def matches(d: dict[str, Any], k: tuple[str, str, str]) -> bool:
+                return key(d) == k
+
+        pairs = []
+        for i, http in enumerate((obj.get("spec") or {}).get("http") or []):
+            if wanted and http.get("name") not in wanted:
+                continue
+            dests = http.get("route") or []
+            if not any(touches(d) for d in dests):
+                continue
+            where = f"VirtualService {namespace}/{meta.get('name')} http[{http.get('name') or i}]"
+            pairs.append(exactly_the_pair(dests, [matches(d, stable_key) for d in dests],
+                                          [matches(d, canary_key) for d in dests], where, names))
+        if not pairs:
+            among = f" among http routes {sorted(wanted)}" if wanted else ""
+            raise RouteInvalid(f"VirtualService {namespace}/{meta.get('name')} has no http route{among} with "
+                               f"{names[0]} and {names[1]} as destinations")
+        return pairs

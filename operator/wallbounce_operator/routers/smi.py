@@ -1,22 +1,12 @@
-"""SMI TrafficSplit (split.smi-spec.io/v1alpha4): the stable and canary backends get 100 - weight and weight."""
+"""SMI TrafficSplit (split.smi-spec.io/v1alpha4): its backends must be exactly the stable and the canary Service;
+they get 100 - weight and weight."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ..model import RolloutSpec
-from .base import RouteError, canary_share, set_share
-
-
-def _backends(obj: dict[str, Any], spec: RolloutSpec) -> tuple[dict[str, Any], dict[str, Any]]:
-    backends = (obj.get("spec") or {}).get("backends") or []
-    stable = next((b for b in backends if b.get("service") == spec.stable.service), None)
-    canary = next((b for b in backends if b.get("service") == spec.canary.service), None)
-    if stable is None or canary is None:
-        raise RouteError(f"TrafficSplit {obj['metadata']['name']} does not list both {spec.stable.service} and "
-                         f"{spec.canary.service} as backends")
-    return stable, canary
+from .base import Pair, exactly_the_pair
 
 
 class SMI:
@@ -25,10 +15,10 @@ class SMI:
     plural = "trafficsplits"
     kind = "TrafficSplit"
 
-    def canary_weight(self, obj: dict[str, Any], spec: RolloutSpec) -> int:
-        return canary_share([_backends(obj, spec)], default_weight=0)
-
-    def with_weight(self, obj: dict[str, Any], spec: RolloutSpec, weight: int) -> dict[str, Any]:
-        new = copy.deepcopy(obj)
-        set_share([_backends(new, spec)], weight)
-        return new
+    def pairs(self, obj: dict[str, Any], spec: RolloutSpec) -> list[Pair]:
+        meta = obj.get("metadata") or {}
+        backends = (obj.get("spec") or {}).get("backends") or []
+        names = (spec.stable.service, spec.canary.service)
+        return [exactly_the_pair(backends, [b.get("service") == names[0] for b in backends],
+                                 [b.get("service") == names[1] for b in backends],
+                                 f"TrafficSplit {meta.get('namespace')}/{meta.get('name')}", names)]
