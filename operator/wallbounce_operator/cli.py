@@ -22,7 +22,7 @@ def _operator(args: argparse.Namespace) -> int:
     memo = kopf.Memo(metrics_port=args.metrics_port, metrics_host=args.metrics_host, tick=args.tick,
                      query_timeout=args.query_timeout, prometheus=args.prometheus,
                      prometheus_allow=tuple(args.prometheus_allow or ()),
-                     allow_query_overrides=args.allow_query_overrides)
+                     allow_query_overrides=args.allow_query_overrides, guard_period=args.guard_period)
     namespaces = args.namespace or []
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=memo)
     return 0
@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                          "one allowed unless --prometheus-allow adds others")
     op.add_argument("--prometheus-allow", action="append", metavar="URL",
                     help="another Prometheus base URL rollouts may name (repeatable)")
+    op.add_argument("--guard-period", type=float, default=2.0,
+                    help="seconds between guard looks (a hard breach is rolled back within about this long of being "
+                         "visible in Prometheus, whatever a rollout's analysis interval)")
     op.add_argument("--allow-query-overrides", action="store_true",
                     help="let rollouts run their own PromQL (spec.analysis.queries), each within its time budget")
     sub.add_parser("service", help="run the wall-bounce service (see `wallbounce service --help`)")

@@ -29,6 +29,7 @@ from kubernetes import client
 
 from . import metrics
 from .analysis.prometheus import PrometheusSource, Target
+from .analysis.verdict import guard
 from .kube import Conflict, Gone, Kube
 from .ladder import decide
 from .model import (
@@ -39,6 +40,7 @@ from .model import (
     Phase,
     RolloutSpec,
     RolloutStatus,
+    Verdict,
     parse_time,
 )
 from .routers import MESHES, TrafficRouter
@@ -107,6 +109,7 @@ class Record:
     spec_error: str | None = None
     refs: References | None = None
     next_check: float = 0.0  # wall-clock time of the next analysis
+    next_guard: float = 0.0  # wall-clock time of the next guard look (between analyses)
     wake_at: float = math.inf  # a reconcile without analysis (route retry)
     dirty: bool = False
     in_flight: bool = False
@@ -130,7 +133,8 @@ class Record:
 
 class Engine:
     def __init__(self, api: client.ApiClient, *, source: PrometheusSource | None = None, tick: float = 1.0,
-                 concurrency: int = 16, policy: Policy | None = None) -> None:
+                 concurrency: int = 16, policy: Policy | None = None, guard_period: float = 2.0) -> None:
+        self.guard_period = guard_period
         self.kube = Kube(api)
         self.source = source or PrometheusSource()
         self.routers = {kind: TrafficRouter(api, mesh) for kind, mesh in MESHES.items()}
@@ -225,31 +229,79 @@ class Engine:
 
     async def tick(self) -> None:
         now = time.time()
-        due: list[Record] = []
+        analysed: list[Record] = []
+        guarded: list[Record] = []
         urgent: list[Record] = []
-        own: list[Record] = []
         for record in self.records.values():
             if record.in_flight or record.spec is None:
                 continue
             if now >= record.next_check:
                 record.next_check = on_grid(now + record.spec.interval * 0.5, record.spec.interval)
-                (own if self._own_queries(record) else due).append(record)
+                record.next_guard = now + self.guard_period
+                if self._own_queries(record):
+                    self._spawn(self._analyse_alone(record, now))
+                else:
+                    analysed.append(record)
+            elif self._judged(record) and now >= record.next_guard and not self._own_queries(record):
+                record.next_guard = on_grid(now + self.guard_period * 0.5, self.guard_period)
+                guarded.append(record)
+                if not (record.dirty or now >= record.wake_at):
+                    continue
+                urgent.append(record)
             elif record.dirty or now >= record.wake_at:
                 urgent.append(record)
             else:
                 continue
             record.dirty, record.wake_at = False, math.inf
-        for record in own:
-            self._spawn(self._analyse_alone(record))
-        targets = [Target(r.key[0], r.key[1], r.spec, self._address(r.spec)) for r in due
-                   if r.spec is not None and self._judged(r)]
-        observations = await self.source.observe(targets) if targets else {}
-        self._publish_lag()
-        jobs = [self._reconcile(r, observations.get(r.key), analysis=True) for r in due]
+        observations = await self._observe_batches(analysed, now, analysis=True)
+        jobs = [self._reconcile(r, observations.get(r.key), analysis=True) for r in analysed]
         jobs += [self._reconcile(r, None, analysis=False) for r in urgent]
+        jobs += [self._guard(guarded, now)]
+        await asyncio.gather(*jobs)
+        self._publish_lag()
+        metrics.count_phases([r.status for r in self.records.values()])
+
+    async def _targets(self, records: list[Record]) -> list[Target]:
+        out = []
+        for r in records:
+            if r.spec is None or not self._judged(r):
+                continue
+            canary = await self.kube.workload(r.key[0], r.spec.canary.deployment, r.spec.completion.variant_env)
+            out.append(Target(r.key[0], r.key[1], r.spec, self._address(r.spec), canary.revision,
+                              int(r.status.get("step") or 1)))
+        return out
+
+    async def _observe_batches(self, records: list[Record], now: float, *, analysis: bool) -> dict[Key, Observation]:
+        """One batch per grid time (rollouts that share an interval share it): their last interval ends there."""
+        groups: dict[float, list[Record]] = {}
+        for r in records:
+            assert r.spec is not None
+            at = math.floor(now / r.spec.interval) * r.spec.interval if analysis else now
+            groups.setdefault(at, []).append(r)
+        out: dict[Key, Observation] = {}
+        for at, members in groups.items():
+            targets = await self._targets(members)
+            if targets:
+                out.update(await self.source.observe(targets, at, analysis=analysis))
+        return out
+
+    async def _guard(self, records: list[Record], now: float) -> None:
+        """Between analysis ticks: the window only; a rollout is reconciled when its guard finds a breach."""
+        if not records:
+            return
+        observations = await self._observe_batches(records, now, analysis=False)
+        jobs = []
+        for r in records:
+            obs = observations.get(r.key)
+            if obs is None or obs.window is None or r.spec is None:
+                continue
+            phase = r.spec.phases[min(int(r.status.get("step") or 1), len(r.spec.phases)) - 1]
+            found = guard(phase, obs.window, obs.stable_window, r.spec.confidence_level)
+            shown = bool((r.status.get("analysis") or {}).get("sharedBreach"))
+            if found is not None and (found.verdict is Verdict.FAIL or not shown):
+                jobs.append(self._reconcile(r, obs, analysis=True))
         if jobs:
             await asyncio.gather(*jobs)
-        metrics.count_phases([r.status for r in self.records.values()])
 
     def _address(self, spec: RolloutSpec) -> str:
         return spec.prometheus or self.policy.default_prometheus.rstrip("/")
@@ -269,17 +321,19 @@ class Engine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _analyse_alone(self, record: Record) -> None:
+    async def _analyse_alone(self, record: Record, now: float) -> None:
         """A rollout with its own queries: observed within its time budget, apart from the batch."""
         record.in_flight = True
         try:
             observation = None
-            if record.spec is not None and self._judged(record):
-                target = Target(record.key[0], record.key[1], record.spec, self._address(record.spec))
-                budget = min(self.policy.query_budget, max(record.spec.interval * 0.8, 1.0))
+            spec = record.spec
+            targets = await self._targets([record])
+            if spec is not None and targets:
+                budget = min(self.policy.query_budget, max(spec.interval * 0.8, 1.0))
+                at = math.floor(now / spec.interval) * spec.interval
                 try:
                     async with asyncio.timeout(budget):
-                        observation = (await self.source.observe([target])).get(record.key)
+                        observation = await self.source.observe_own(targets[0], at, analysis=True)
                 except TimeoutError:
                     observation = Observation(error=f"the rollout's own queries took longer than {budget:g}s")
         finally:

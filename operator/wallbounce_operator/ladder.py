@@ -27,7 +27,9 @@ route must carry (``desiredWeight``) and the events to emit. The rules, in the o
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Literal
 
 from .analysis.verdict import Judgement, judge
@@ -39,8 +41,10 @@ from .model import (
     Action,
     AnalysisStatus,
     Condition,
+    Counts,
     Decision,
     Event,
+    Evidence,
     HistoryEntry,
     Inputs,
     LastAction,
@@ -109,6 +113,7 @@ class _Draft:
         self.s.step = step
         self.s.desired_weight = self.weight_of(step) if weight is None else weight
         self.s.step_started_at = None
+        self.s.evidence = None
         self.s.consecutive_errors = 0
         self.s.holding_since = None
 
@@ -412,7 +417,10 @@ def _analyse(d: _Draft) -> None:
     if d.inputs.source_refused:
         obs = Observation(error=d.inputs.source_refused)
     phase_spec = d.spec.phases[d.s.step - 1]
-    j = judge(phase_spec, obs, d.spec.confidence_level)
+    obs = _accumulate(d, obs)
+    j = judge(phase_spec, obs, d.s.evidence, _dwell_over(d), d.spec.confidence_level)
+    if j is None:
+        return  # a guard look that found nothing: nothing to write
     d.verdict = j.verdict
     _record(d, j, obs)
     if j.verdict is Verdict.FAIL:
@@ -427,13 +435,52 @@ def _analyse(d: _Draft) -> None:
         _promote_or_hold(d, j)
 
 
+def _dwell_over(d: _Draft) -> bool:
+    s = d.s
+    if not d.confirmed or s.step_started_at is None:
+        return False
+    return (d.now - s.step_started_at).total_seconds() >= d.spec.phases[s.step - 1].duration
+
+
+def _accumulate(d: _Draft, obs: Observation) -> Observation:
+    """The step's evidence grows by the last interval when that interval lies wholly inside the step and after what
+    was counted (a restart or a late tick never counts an interval twice). An interval it cannot count makes this a
+    guard-only look."""
+    s = d.s
+    if obs.increase is None or obs.span is None:
+        return obs
+    start = s.step_started_at
+    if not d.confirmed or start is None:
+        return replace(obs, increase=None)
+    ev = s.evidence if s.evidence is not None and s.evidence.since == start else Evidence(since=start, until=start)
+    span_start, span_end = obs.span
+    slack = dt.timedelta(milliseconds=500)
+    if span_start + slack < ev.until or span_start + slack < start:
+        s.evidence = ev
+        return replace(obs, increase=None)
+    s.evidence = ev.model_copy(update={
+        "canary": ev.canary + obs.increase,
+        "stable": ev.stable + (obs.stable_increase or Counts()),
+        "until": span_end,
+        "looks": ev.looks + 1,
+        "promotion_looks": ev.promotion_looks + (1 if _dwell_over(d) else 0),
+    })
+    return obs
+
+
 def _record(d: _Draft, j: Judgement, obs: Observation) -> None:
-    values = {"requests": obs.requests, "error_rate": j.error_rate, "error_rate_lower": j.lower,
-              "error_rate_upper": j.upper, "latency_p95": obs.latency_p95, "consensus_confidence": obs.confidence,
-              "cost_per_request": obs.cost_per_request}
+    w = obs.window or Counts()
+    values = {"requests": w.requests if obs.window else None, "error_rate": j.error_rate,
+              "error_rate_lower": j.lower, "error_rate_upper": j.upper, "latency_p95": w.latency_p95,
+              "consensus_confidence": w.confidence, "cost_per_request": w.cost_per_request}
+    was_shared = bool(d.s.analysis and d.s.analysis.shared_breach)
     d.s.analysis = AnalysisStatus(time=d.now, verdict=str(j.verdict), reason=j.reason,
+                                  shared_breach=j.shared_breach or None,
                                   **{k: round(float(v), 6) for k, v in values.items() if v is not None})
     d.s.last_analysis_at = d.now
+    if j.shared_breach and not was_shared:
+        d.emit(Reason.SHARED_BREACH, f"canary and stable breach together, so the canary is not blamed: {j.reason}",
+               warning=True)
 
 
 def _promote_or_hold(d: _Draft, j: Judgement) -> None:
@@ -445,7 +492,7 @@ def _promote_or_hold(d: _Draft, j: Judgement) -> None:
             return
         assert s.step_started_at is not None
         left = spec.phases[s.step - 1].duration - (d.now - s.step_started_at).total_seconds()
-        if left > 0:
+        if left > 0 or not j.promotable:
             _progress(d, Phase.PROGRESSING, f"step {s.step} ({s.weight}%) passing; promotion after the dwell, in "
                                             f"{left:.0f}s")
         elif not d.inputs.canary.available:
@@ -539,8 +586,10 @@ def _stalled(d: _Draft) -> tuple[Reason, str] | None:
     if waiting and (d.now - s.unavailable_since).total_seconds() >= deadline:  # type: ignore[operator]
         return Reason.PROGRESS_DEADLINE_EXCEEDED, (f"the canary's current revision has not been available for "
                                                    f"{deadline:g}s")
-    if s.phase is Phase.HOLDING and s.holding_since is not None \
-            and (d.now - s.holding_since).total_seconds() >= deadline:
+    dwell_end = (s.step_started_at + dt.timedelta(seconds=d.spec.phases[s.step - 1].duration)
+                 if s.step_started_at is not None else None)
+    stuck_since = max(s.holding_since, dwell_end) if s.holding_since and dwell_end else None
+    if s.phase is Phase.HOLDING and stuck_since is not None and (d.now - stuck_since).total_seconds() >= deadline:
         return Reason.PROGRESS_DEADLINE_EXCEEDED, f"step {s.step} has neither passed nor failed for {deadline:g}s"
     return None
 

@@ -10,7 +10,6 @@ these models and ``crds/wallbouncerollouts.yaml`` describe the same fields.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -119,6 +118,7 @@ class Reason(StrEnum):
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     STABLE_TEMPLATE_APPLIED = "StableTemplateApplied"
     ANALYSIS_SOURCE_REFUSED = "AnalysisSourceRefused"
+    SHARED_BREACH = "SharedBreach"
     # condition-only reasons
     NOT_PAUSED = "NotPaused"
     NOT_STALLED = "NotStalled"
@@ -192,12 +192,25 @@ class RollbackLimits(_Model):
     consensus_confidence: float = 0.6
 
 
+class RelativeGates(_Model):
+    """The canary compared with stable over the same requests' time (0 turns a comparison off)."""
+
+    max_error_rate_ratio: float = 0.0
+    max_latency_ratio: float = 0.0  # of the shares slower than the promotion latency gate
+    max_confidence_drop: float = 0.0
+    max_client_error_rate_ratio: float = 2.0  # a canary answering 4xx to traffic stable serves fails
+
+    def client_only(self) -> RelativeGates:
+        return RelativeGates(max_client_error_rate_ratio=self.max_client_error_rate_ratio)
+
+
 class PhaseSpec(_Model):
     weight: int
     duration: Seconds = 600.0
     min_requests: int = 100
     promote: PromoteGate = PromoteGate()
     rollback: RollbackLimits = RollbackLimits()
+    relative: RelativeGates = RelativeGates()
 
     @model_validator(mode="after")
     def _tier_defaults(self) -> PhaseSpec:
@@ -394,6 +407,63 @@ class RolloutSpec(_Model):
         return self.phases[step - 1].weight if step >= 1 else 0
 
 
+# ----- evidence ----------------------------------------------------------------------------------
+
+
+class Counts(_Model):
+    """One variant's requests over one span of time, from the counters of the metrics contract (``increase()``):
+    sums of real numbers (Prometheus extrapolates), never negative."""
+
+    served: float = 0.0  # answered or failed by the service: success + error + low_consensus
+    errors: float = 0.0  # outcome="error": the service's fault
+    client_errors: float = 0.0  # outcome="client_error": 4xx
+    timed: float = 0.0  # requests in the duration histogram
+    slow_gate: float = 0.0  # of those, slower than the promotion latency gate (counted conservatively)
+    slow_limit: float = 0.0  # slower than the rollback latency limit (counted conservatively)
+    scored: float = 0.0  # answers with a consensus confidence
+    confidence_sum: float = 0.0
+    confidence_squares: float = 0.0  # Σ c², from the confidence histogram's bucket mid-points
+    cost: float = 0.0
+    latency_p95: float | None = None  # for display: from the buckets, as histogram_quantile reads them
+
+    def __add__(self, other: Counts) -> Counts:
+        fields = {k: getattr(self, k) + getattr(other, k) for k in _SUMMED}
+        return Counts(**fields, latency_p95=other.latency_p95)
+
+    @property
+    def requests(self) -> float:
+        return self.served + self.client_errors
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.served if self.served > 0 else None
+
+    @property
+    def confidence(self) -> float | None:
+        return self.confidence_sum / self.scored if self.scored > 0 else None
+
+    @property
+    def cost_per_request(self) -> float | None:
+        return self.cost / self.served if self.served > 0 else None
+
+
+_SUMMED = ("served", "errors", "client_errors", "timed", "slow_gate", "slow_limit", "scored", "confidence_sum",
+           "confidence_squares", "cost")
+
+
+class Evidence(_Model):
+    """What the current revision served since its step began (the analysis intervals wholly inside it), with the
+    stable variant over the same intervals: promotion is judged on this, never on a window reaching back into the
+    previous weight or revision."""
+
+    since: Timestamp
+    until: Timestamp
+    canary: Counts = Counts()
+    stable: Counts = Counts()
+    looks: int = 0  # analysis looks at this evidence (the cumulative rollback test spends its error rate over them)
+    promotion_looks: int = 0  # looks after the dwell (the promotion test spends its error rate over them)
+
+
 # ----- status ------------------------------------------------------------------------------------
 
 
@@ -417,6 +487,7 @@ class AnalysisStatus(_Model):
     latency_p95: float | None = None
     consensus_confidence: float | None = None
     cost_per_request: float | None = None
+    shared_breach: bool | None = None  # canary and stable breached together: held, not blamed
 
 
 class HistoryEntry(_Model):
@@ -469,6 +540,7 @@ class RolloutStatus(_Model):
     observed_generation: int | None = None
     message: str = ""
     analysis: AnalysisStatus | None = None
+    evidence: Evidence | None = None
     conditions: tuple[Condition, ...] = ()
     last_action: LastAction | None = None
     pending_events: tuple[PendingEvent, ...] = ()
@@ -500,26 +572,17 @@ class RolloutStatus(_Model):
 # ----- observations and decisions ----------------------------------------------------------------
 
 
-def _clean(value: float | None) -> float | None:
-    if value is None or math.isnan(value) or math.isinf(value):
-        return None
-    return float(value)
-
-
 @dataclass(frozen=True)
 class Observation:
-    """What Prometheus said about the canary over the window. ``None`` = no sample (or NaN)."""
+    """What Prometheus said this tick about the canary's current revision (and stable): the sliding ``window``
+    (the guard), and — on an analysis tick — the last interval's increase (the step's evidence grows by it)."""
 
-    requests: float | None = None
-    errors: float | None = None
-    latency_p95: float | None = None
-    confidence: float | None = None
-    cost_per_request: float | None = None
+    window: Counts | None = None
+    stable_window: Counts | None = None
+    increase: Counts | None = None
+    stable_increase: Counts | None = None
+    span: tuple[dt.datetime, dt.datetime] | None = None  # [start, end] of the increase
     error: str | None = None  # the metrics source failed (Prometheus down, bad answer, timeout, refused address)
-
-    def __post_init__(self) -> None:
-        for name in ("requests", "errors", "latency_p95", "confidence", "cost_per_request"):
-            object.__setattr__(self, name, _clean(getattr(self, name)))
 
 
 class RouteProblem(StrEnum):

@@ -7,7 +7,7 @@ test makes the write fail), and the next tick reads it back.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from wallbounce_operator.ladder import decide
 from wallbounce_operator.model import (
+    Counts,
     Decision,
     Inputs,
     Observation,
@@ -33,9 +34,33 @@ from wallbounce_operator.model import (
 T0 = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 CANARY = WorkloadState(revision="r1", available=True, template_key="canary-template")
 STABLE = WorkloadState(revision="s1", available=True, template_key="stable-template")
-GOOD = Observation(requests=2000, errors=0, latency_p95=1.0, confidence=0.9, cost_per_request=0.001)
-BURST = Observation(requests=2000, errors=400, latency_p95=1.0, confidence=0.9)
-SLOW = Observation(requests=2000, errors=0, latency_p95=45.0, confidence=0.9)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """A canary's steady traffic, per minute; ``Walk`` turns it into the window and the interval's increase."""
+
+    per_minute: float = 1000.0
+    error_rate: float = 0.0
+    slow_gate: float = 0.0  # share slower than the promotion latency gate
+    slow_limit: float = 0.0  # share slower than the rollback latency limit
+    confidence: float = 0.9
+    client_errors: float = 0.0  # share of 4xx
+
+    def counts(self, minutes: float) -> Counts:
+        n = self.per_minute * minutes
+        served = n * (1 - self.client_errors)
+        return Counts(served=served, errors=served * self.error_rate, client_errors=n * self.client_errors,
+                      timed=n, slow_gate=n * self.slow_gate, slow_limit=n * self.slow_limit, scored=served,
+                      confidence_sum=served * self.confidence, confidence_squares=served * self.confidence ** 2,
+                      cost=served * 0.001, latency_p95=45.0 if self.slow_limit > 0.05 else 1.0)
+
+
+GOOD = Traffic()
+BURST = Traffic(error_rate=0.2)
+SLOW = Traffic(slow_gate=1.0, slow_limit=0.5)  # p95 45 s
+HEALTHY_STABLE = Traffic()
+NO_DATA = Traffic(per_minute=0)
 
 
 def make_spec(**over: Any) -> RolloutSpec:
@@ -70,10 +95,24 @@ class Walk:
         self.route_problem: RouteState | None = None
         self.generation = 1
         self.last: Decision | None = None
+        self.analysed_at = 0.0  # the minute the last analysis interval ended
+        self.stable_traffic = HEALTHY_STABLE
+
+    def observe(self, traffic: Traffic | Observation) -> Observation:
+        """The window (2 minutes) and the increase since the last analysis, as the engine reads them."""
+        if isinstance(traffic, Observation):
+            return traffic
+        span = (at(self.analysed_at), at(self.minute))
+        gap = max(self.minute - self.analysed_at, 0.0)
+        self.analysed_at = self.minute
+        return Observation(window=traffic.counts(2), stable_window=self.stable_traffic.counts(2),
+                           increase=traffic.counts(gap), stable_increase=self.stable_traffic.counts(gap), span=span)
 
     def tick(self, minute: float | None = None, **inputs: Any) -> Decision:
         if minute is not None:
             self.minute = minute
+        if inputs.get("observation") is not None:
+            inputs["observation"] = self.observe(inputs["observation"])
         route = self.route_problem or RouteState(self.route)
         fields: dict[str, Any] = {"now": at(self.minute), "canary": self.canary, "stable": self.stable,
                                   "route": route, "generation": self.generation, "route_write_error": self.write_error}
@@ -167,6 +206,8 @@ def test_the_dwell_is_measured_from_when_the_route_carried_the_weight() -> None:
     w.tick(15)  # the retry lands
     w.tick(15.1)  # and is read back
     assert w.status.step_started_at == at(15.1)
+    w.tick(20, observation=GOOD)  # (the interval 10–20 began before the step: not evidence for it)
+    assert w.status.evidence is not None and w.status.evidence.looks == 0
     assert w.tick(25, observation=GOOD).status.step == 2  # 15 minutes after the decision, 9.9 after the route
     assert w.tick(25.1, observation=GOOD).status.step == 3
 
@@ -200,12 +241,12 @@ def test_promotion_needs_an_available_canary() -> None:
 
 
 @pytest.mark.parametrize("obs", [
-    Observation(requests=50, errors=0, latency_p95=1, confidence=0.9),  # too few requests
-    Observation(requests=2000, errors=8, latency_p95=1, confidence=0.9),  # 0.4% > 0.2% gate
-    Observation(requests=2000, errors=0, latency_p95=7, confidence=0.9),  # p95 between gate and limit
-    Observation(requests=2000, errors=0, latency_p95=1, confidence=0.65),  # confidence between
+    Traffic(per_minute=3),  # too few requests
+    Traffic(error_rate=0.004),  # 0.4% > 0.2% gate
+    Traffic(slow_gate=0.5),  # p95 between gate and limit
+    Traffic(confidence=0.65),  # confidence between
 ])
-def test_hold_never_promotes(obs: Observation) -> None:
+def test_hold_never_promotes(obs: Traffic) -> None:
     w = Walk(make_spec()).start()
     d = w.tick(30, observation=obs)
     assert (d.verdict, d.status.phase, d.weight) == (Verdict.HOLD, "Holding", 1)
@@ -214,7 +255,7 @@ def test_hold_never_promotes(obs: Observation) -> None:
 
 def test_a_step_that_neither_passes_nor_fails_stalls_after_the_progress_deadline_and_keeps_guarding() -> None:
     w = Walk(make_spec(progressDeadline="5m")).start()
-    hold = Observation(requests=50, errors=0, latency_p95=1, confidence=0.9)
+    hold = Traffic(per_minute=3)
     w.tick(10, observation=hold)
     w.tick(14, observation=hold)
     assert w.condition("Stalled")[0] == "False"
@@ -226,7 +267,7 @@ def test_a_step_that_neither_passes_nor_fails_stalls_after_the_progress_deadline
 
 def test_nodata_and_error_hold_then_pause_after_error_limit_and_the_guard_stays_on() -> None:
     w = Walk(make_spec()).start()  # errorLimit 3
-    for i, obs in enumerate([Observation(), Observation(error="connection refused"), Observation()], start=1):
+    for i, obs in enumerate([NO_DATA, Observation(error="connection refused"), NO_DATA], start=1):
         d = w.tick(10 + i, observation=obs)
         assert d.weight == 1 and w.status.consecutive_errors == i
     assert (w.status.phase, w.status.pause_reason) == ("Paused", "AnalysisErrors")
@@ -297,11 +338,11 @@ def test_completed_at_100_is_not_rolled_back_on_metrics() -> None:
 def test_a_canary_whose_pods_die_loses_its_traffic_after_the_progress_deadline() -> None:
     w = Walk(make_spec(progressDeadline="5m")).start().walk_to(4)  # 20 %
     w.canary = replace(CANARY, available=False, message="revision r1 has no available replica")
-    d = w.tick(w.minute + 1, observation=Observation())
+    d = w.tick(w.minute + 1, observation=NO_DATA)
     assert d.weight == 20 and "CanaryUnavailable" in [e.reason for e in d.events]
-    d = w.tick(w.minute + 4.9, observation=Observation())
+    d = w.tick(w.minute + 4.9, observation=NO_DATA)
     assert d.weight == 20
-    d = w.tick(w.minute + 0.2, observation=Observation())
+    d = w.tick(w.minute + 0.2, observation=NO_DATA)
     assert (d.status.phase, d.weight) == ("RolledBack", 0)
     assert [e.reason for e in d.events] == ["ProgressDeadlineExceeded"]
     assert w.condition("Stalled") == ("True", "RolledBack")
@@ -393,7 +434,7 @@ def test_gradual_at_step_one_goes_to_zero() -> None:
 
 def test_one_unlucky_error_at_low_traffic_does_not_roll_back() -> None:
     w = Walk(make_spec()).start()
-    d = w.tick(5, observation=Observation(requests=50, errors=1, latency_p95=1, confidence=0.9))
+    d = w.tick(2, observation=Traffic(per_minute=25, error_rate=0.02))  # 1 error in 50 requests
     assert d.verdict is Verdict.HOLD
     assert d.status.analysis is not None
     assert (d.status.analysis.error_rate_lower or 0) < 0.008 < (d.status.analysis.error_rate or 0)
@@ -649,11 +690,10 @@ def test_a_status_round_trips_and_an_unreadable_field_does_not_lose_the_rest() -
 
 observations = st.one_of(
     st.none(),
-    st.builds(Observation, requests=st.one_of(st.none(), st.floats(0, 5000)),
-              errors=st.one_of(st.none(), st.floats(0, 5000)),
-              latency_p95=st.one_of(st.none(), st.floats(0, 30)), confidence=st.one_of(st.none(), st.floats(0, 1)),
-              cost_per_request=st.one_of(st.none(), st.floats(0, 1))),
+    st.builds(Traffic, per_minute=st.floats(0, 2000), error_rate=st.floats(0, 1), slow_gate=st.floats(0, 1),
+              slow_limit=st.floats(0, 1), confidence=st.floats(0, 1), client_errors=st.floats(0, 1)),
     st.just(Observation(error="down")),
+    st.just(Observation()),
     st.just(BURST),
 )
 moves = st.tuples(
@@ -707,6 +747,5 @@ def test_properties_of_any_walk(walk: list[tuple[Any, ...]], strategy: str) -> N
 @given(st.integers(0, 30))
 def test_a_breach_beyond_doubt_always_rolls_back(extra: int) -> None:
     w = Walk(make_spec()).start()
-    n = 1000 + extra * 100
-    d = w.tick(1, observation=Observation(requests=n, errors=n * 0.2, latency_p95=1, confidence=0.9))
+    d = w.tick(1, observation=Traffic(per_minute=500 + extra * 50, error_rate=0.2))
     assert d.verdict is Verdict.FAIL and d.weight == 0

@@ -1,43 +1,44 @@
-"""PromQL for the canary analysis, from the metrics contract in design.md.
+"""PromQL for the canary analysis, from the metrics contract (design.md).
 
-Default queries are *batched*: one query per metric per tick, grouped ``by (namespace, service)``,
-answers every rollout that shares a Prometheus and a window — the query count does not grow with
-the number of rollouts. A rollout may override any query with its own PromQL; placeholders
-``{{namespace}}``, ``{{rollout}}``, ``{{canaryService}}``, ``{{stableService}}`` and ``{{window}}``
-are filled in, and the query must return one number.
+Default queries are *batched*: for each Prometheus and each range, five queries — requests by outcome, duration
+buckets, confidence buckets, confidence sum, cost — grouped ``by (namespace, service, revision)`` answer every
+rollout at once; the number of queries does not grow with the number of rollouts. The operator reads the canary's
+current revision (``revision`` = the pod-template-hash of its current ReplicaSet) and stable's series from them.
+
+A rollout may override a metric with its own PromQL (when the operator allows it); placeholders ``{{namespace}}``,
+``{{rollout}}``, ``{{canaryService}}``, ``{{stableService}}``, ``{{canaryRevision}}`` and ``{{window}}`` are
+filled in, and the query must return one number.
 """
 
 from __future__ import annotations
 
 from ..model import RolloutSpec
 
-BY = "namespace, service"
+BY = "namespace, service, revision"
 
-METRICS = ("requests", "errors", "latency_p95", "confidence", "cost_per_request")
+BATCHED = ("outcomes", "duration", "confidence", "confidence_sum", "cost")
 
 
 def batched(window: str) -> dict[str, str]:
-    """The default queries for every canary and stable Service at once, keyed by metric."""
+    """The default queries for every canary and stable Service at once over ``window``, keyed by name."""
     w = window
     return {
-        "requests": f"sum by ({BY}) (increase(wallbounce_requests_total[{w}]))",
-        "errors": f'sum by ({BY}) (increase(wallbounce_requests_total{{outcome="error"}}[{w}]))',
-        "latency_p95": f"histogram_quantile(0.95, sum by ({BY}, le) "
-        f"(rate(wallbounce_request_duration_seconds_bucket[{w}])))",
-        "confidence": f"sum by ({BY}) (rate(wallbounce_consensus_confidence_sum[{w}]))"
-        f" / sum by ({BY}) (rate(wallbounce_consensus_confidence_count[{w}]))",
-        "cost_per_request": f"sum by ({BY}) (increase(wallbounce_cost_usd_total[{w}]))"
-        f" / sum by ({BY}) (increase(wallbounce_requests_total[{w}]))",
+        "outcomes": f"sum by ({BY}, outcome) (increase(wallbounce_requests_total[{w}]))",
+        "duration": f"sum by ({BY}, le) (increase(wallbounce_request_duration_seconds_bucket[{w}]))",
+        "confidence": f"sum by ({BY}, le) (increase(wallbounce_consensus_confidence_bucket[{w}]))",
+        "confidence_sum": f"sum by ({BY}) (increase(wallbounce_consensus_confidence_sum[{w}]))",
+        "cost": f"sum by ({BY}) (increase(wallbounce_cost_usd_total[{w}]))",
     }
 
 
-def render(template: str, namespace: str, rollout: str, spec: RolloutSpec) -> str:
+def render(template: str, namespace: str, rollout: str, spec: RolloutSpec, window: str, revision: str) -> str:
     values = {
         "namespace": namespace,
         "rollout": rollout,
         "canaryService": spec.canary.service,
         "stableService": spec.stable.service,
-        "window": spec.window_text,
+        "canaryRevision": revision,
+        "window": window,
     }
     out = template
     for key, value in values.items():
@@ -45,8 +46,8 @@ def render(template: str, namespace: str, rollout: str, spec: RolloutSpec) -> st
     return out
 
 
-def overrides(namespace: str, rollout: str, spec: RolloutSpec) -> dict[str, str]:
-    """The rollout's own queries, rendered, keyed by the metric they replace."""
+def overrides(spec: RolloutSpec) -> dict[str, str]:
+    """The rollout's own query templates, keyed by the metric they replace."""
     q = spec.queries
     chosen = {
         "requests": q.requests,
@@ -55,4 +56,10 @@ def overrides(namespace: str, rollout: str, spec: RolloutSpec) -> dict[str, str]
         "confidence": q.consensus_confidence,
         "cost_per_request": q.cost_per_request,
     }
-    return {k: render(v, namespace, rollout, spec) for k, v in chosen.items() if v}
+    return {k: v for k, v in chosen.items() if v}
+
+
+def range_text(seconds: float) -> str:
+    """A PromQL range for a number of seconds (whole milliseconds)."""
+    ms = max(1, round(seconds * 1000))
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
