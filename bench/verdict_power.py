@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from wallbounce_operator.ladder import decide  # noqa: E402
-from wallbounce_operator.model import (  # noqa: E402
+from wallbounce_operator.ladder import decide
+from wallbounce_operator.model import (
     Counts,
     Inputs,
     Observation,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wallbounce_operator.informers import Informer, trim_deployment, trim_route
+from wallbounce_operator.informers import Informer, OwnedIndex, trim_deployment, trim_route
 
 
 def deployment(rv: int, available: int = 1, image: str = "a", name: str = "canary") -> dict[str, Any]:
@@ -61,12 +61,38 @@ def test_shared_objects_stay_until_no_rollout_names_them() -> None:
 
 def test_trimmed_to_what_the_operator_reads() -> None:
     slim = trim_deployment(deployment(3, available=2))
-    assert slim == {"metadata": {"name": "canary", "namespace": "ns", "resourceVersion": "3"},
-                    "spec": {"template": {"spec": {"containers": [{"image": "a"}]}}},
-                    "status": {"availableReplicas": 2}}
+    assert slim == {"metadata": {"name": "canary", "namespace": "ns", "resourceVersion": "3", "generation": None,
+                                 "uid": None, "annotations": {}},
+                    "spec": {"template": {"spec": {"containers": [{"image": "a"}]}}, "selector": {}},
+                    "status": {"observedGeneration": None, "availableReplicas": 2,
+                               "conditions": [{"type": "Available", "status": None, "reason": None}]}}
     route = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
              "metadata": {"name": "r", "namespace": "ns", "resourceVersion": "4", "managedFields": [{}]},
              "spec": {"rules": [{"backendRefs": []}]}, "status": {"parents": [{}]}}
     assert trim_route(route) == {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
                                  "metadata": {"name": "r", "namespace": "ns", "resourceVersion": "4"},
                                  "spec": {"rules": [{"backendRefs": []}]}}
+
+
+def _replicaset(name: str, owner: str, revision: str, rv: int, available: int = 1) -> dict[str, Any]:
+    return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": str(rv),
+                         "labels": {"pod-template-hash": name.rsplit("-", 1)[-1], "app": "x"},
+                         "annotations": {"deployment.kubernetes.io/revision": revision, "other": "y"},
+                         "ownerReferences": [{"kind": "Deployment", "name": owner, "uid": "u1"}]},
+            "status": {"replicas": 1, "availableReplicas": available}}
+
+
+def test_replicasets_are_kept_by_owner_and_only_for_named_deployments() -> None:
+    index = OwnedIndex()
+    index.want(("ns", "canary"))
+    index.observe("ADDED", _replicaset("canary-aaa", "canary", "1", 5))
+    index.observe("ADDED", _replicaset("other-bbb", "other", "1", 6))
+    assert [r["metadata"]["name"] for r in index.owned(("ns", "canary"))] == ["canary-aaa"]
+    assert index.owned(("ns", "canary"))[0]["metadata"]["labels"] == {"pod-template-hash": "aaa"}
+    index.observe("MODIFIED", _replicaset("canary-aaa", "canary", "1", 4, available=0))  # older: ignored
+    assert index.owned(("ns", "canary"))[0]["status"]["availableReplicas"] == 1
+    index.observe("DELETED", _replicaset("canary-aaa", "canary", "1", 7))
+    assert index.owned(("ns", "canary")) == []
+    assert not index.seeded(("ns", "canary"))
+    index.seed(("ns", "canary"), [_replicaset("canary-ccc", "canary", "2", 9)])
+    assert index.seeded(("ns", "canary")) and len(index) == 1

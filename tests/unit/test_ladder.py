@@ -376,7 +376,7 @@ def test_an_image_pull_backoff_revision_while_old_pods_serve_gets_no_traffic_and
     d = w.tick(w.minute + 1)
     assert (d.status.step, d.weight, d.status.canary_revision) == (1, 0, "r2")
     assert "RevisionChanged" in [e.reason for e in d.events]
-    for minutes in (2, 4, 6):
+    for _ in range(3):
         w.tick(w.minute + 2, observation=GOOD)
         assert w.status.desired_weight == 0
     assert w.condition("Stalled") == ("True", "ProgressDeadlineExceeded")
