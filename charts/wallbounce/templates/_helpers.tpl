@@ -49,3 +49,31 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: [ALL]
 {{- end -}}
+
+{{/* The operator's rules in the namespaces it watches (a ClusterRole's or each Role's). */}}
+{{- define "wallbounce.operatorRules" -}}
+- apiGroups: [wallbounce.dev]
+  resources: [wallbouncerollouts]
+  verbs: [get, list, watch, patch]
+- apiGroups: [wallbounce.dev]
+  resources: [wallbouncerollouts/status]
+  verbs: [patch]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, patch]
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, list, watch, update]
+- apiGroups: [networking.istio.io]
+  resources: [virtualservices]
+  verbs: [get, list, watch, update]
+- apiGroups: [split.smi-spec.io]
+  resources: [trafficsplits]
+  verbs: [get, list, watch, update]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create]
+{{- end -}}
