@@ -1,6 +1,7 @@
 -- Argo CD health check for wallbounce.dev/WallBounceRollout (status: docs/operator-contract.md).
--- Progressing while stepping or Holding, Suspended when Paused, Degraded when RolledBack or Aborted,
--- Healthy when Completed; the message gives the step, the canary weight and the last verdict.
+-- Progressing while stepping, Holding or Promoting; Suspended when Paused; Degraded when RollingBack (a Gradual
+-- rollback), RolledBack, Aborted or Stalled (a passed progress deadline, a route it may not or cannot write);
+-- Healthy when Completed or Promoted. The message gives the step, the canary weight and the last verdict.
 local function num(x)
   if type(x) == "number" and math.floor(x) == x then
     return string.format("%d", x)
@@ -43,22 +44,35 @@ local message = phase
 if #parts > 0 then
   message = message .. ": " .. table.concat(parts, ", ")
 end
-if phase == "Paused" and st.pauseReason ~= nil and st.pauseReason ~= "" then
+if phase == "Paused" and st.pauseReasons ~= nil and #st.pauseReasons > 0 then
+  message = message .. "; paused: " .. table.concat(st.pauseReasons, ", ")
+elseif phase == "Paused" and st.pauseReason ~= nil and st.pauseReason ~= "" then
   message = message .. "; paused: " .. st.pauseReason
+end
+local stalled = nil
+if st.conditions ~= nil then
+  for _, c in ipairs(st.conditions) do
+    if c.type == "Stalled" and c.status == "True" then
+      stalled = c
+    end
+  end
 end
 if st.message ~= nil and st.message ~= "" then
   message = message .. " - " .. st.message
 end
 hs.message = message
 
-if phase == "Completed" then
+if phase == "Completed" or phase == "Promoted" then
   hs.status = "Healthy"
-elseif phase == "Progressing" or phase == "Holding" then
+elseif phase == "RollingBack" or phase == "RolledBack" or phase == "Aborted" then
+  hs.status = "Degraded"
+elseif stalled ~= nil then
+  hs.status = "Degraded"
+  hs.message = message .. "; stalled: " .. (stalled.reason or "") .. " " .. (stalled.message or "")
+elseif phase == "Progressing" or phase == "Holding" or phase == "Promoting" then
   hs.status = "Progressing"
 elseif phase == "Paused" then
   hs.status = "Suspended"
-elseif phase == "RolledBack" or phase == "Aborted" then
-  hs.status = "Degraded"
 else
   hs.status = "Unknown"
   hs.message = "Unknown phase " .. phase

@@ -22,7 +22,8 @@ def _operator(args: argparse.Namespace) -> int:
     memo = kopf.Memo(metrics_port=args.metrics_port, metrics_host=args.metrics_host, tick=args.tick,
                      query_timeout=args.query_timeout, prometheus=args.prometheus,
                      prometheus_allow=tuple(args.prometheus_allow or ()),
-                     allow_query_overrides=args.allow_query_overrides, guard_period=args.guard_period)
+                     allow_query_overrides=args.allow_query_overrides, guard_period=args.guard_period,
+                     namespaced=bool(args.namespace))
     namespaces = args.namespace or []
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=memo)
     return 0

@@ -28,6 +28,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     settings.peering.standalone = True
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
+    if memo.get("namespaced"):
+        settings.scanning.disabled = True  # no cluster-wide namespace/CRD watches: Roles in the watched namespaces do
     # enough threads to keep a tick of thousands of rollouts short (the default pool is cores + 4)
     threads = IO_THREADS
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(threads, thread_name_prefix="wallbounce-io"))

@@ -66,7 +66,10 @@ def rollout(phase: str | None = None, **status: Any) -> dict[str, Any]:
     ("Paused", "Suspended"),
     ("RolledBack", "Degraded"),
     ("Aborted", "Degraded"),
+    ("RollingBack", "Degraded"),
+    ("Promoting", "Progressing"),
     ("Completed", "Healthy"),
+    ("Promoted", "Healthy"),
 ])
 def test_health_of_each_phase(phase: str, health: str) -> None:
     hs = run_lua(HEALTH, rollout(phase))
@@ -93,6 +96,12 @@ def test_health_message_says_why_it_paused_and_the_operator_message() -> None:
     assert hs == {"status": "Suspended",
                   "message": "Paused: step 2/6, canary weight 2%, last verdict Error; paused: AnalysisErrors"
                              " - Prometheus unreachable"}
+
+
+def test_a_stalled_rollout_is_degraded_with_the_reason() -> None:
+    hs = run_lua(HEALTH, rollout("Progressing", conditions=[
+        {"type": "Stalled", "status": "True", "reason": "ProgressDeadlineExceeded", "message": "not available"}]))
+    assert hs["status"] == "Degraded" and "stalled: ProgressDeadlineExceeded not available" in hs["message"]
 
 
 def test_health_of_an_unknown_phase_is_unknown() -> None:
@@ -125,7 +134,8 @@ def enabled(obj: dict[str, Any]) -> set[str]:
     ("Paused", {"resume", "promote", "promote-full", "abort"}),
     ("RolledBack", {"retry"}),
     ("Aborted", {"retry"}),
-    ("Completed", set()),
+    ("Completed", {"abort"}),
+    ("Promoted", set()),
 ])
 def test_discovery_offers_the_actions_that_apply(phase: str | None, expected: set[str]) -> None:
     assert enabled(rollout(phase)) == expected

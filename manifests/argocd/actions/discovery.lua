@@ -5,7 +5,8 @@ if obj.status ~= nil and obj.status.phase ~= nil then
   phase = obj.status.phase
 end
 local running = phase == "" or phase == "Progressing" or phase == "Holding"
-local finished = phase == "Completed" or phase == "RolledBack" or phase == "Aborted"
+-- abort applies wherever the canary may carry traffic (Completed below 100 % and Promoting included)
+local finished = phase == "Promoted" or phase == "RolledBack" or phase == "Aborted"
 local pausedInGit = obj.spec ~= nil and obj.spec.paused == true
 
 local actions = {}
