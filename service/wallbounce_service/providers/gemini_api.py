@@ -4,28 +4,23 @@ Key from ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), base URL from ``GOOGLE_GEMI
 ``http_options.base_url``). The SDK does not retry HTTP errors unless asked (we don't), but on a refused connection
 its aiohttp transport sleeps and retries for ~9 s before raising a raw ``aiohttp`` error: the caller's deadline
 (``asyncio.timeout`` in the router) cuts that short, and raw transport errors are typed as ``CONNECTION`` here.
-Gemini reports thinking tokens apart from candidates; both are billed as output.
+Gemini reports thinking tokens apart from candidates; both are billed as output. Structured output is Gemini's own:
+``response_mime_type="application/json"`` with ``response_schema`` (the schema converted once to the SDK's
+``Schema`` type and reused).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import aiohttp
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from .base import (
-    ANSWER_SCHEMA,
-    ErrorKind,
-    ProviderCallError,
-    RawAnswer,
-    Usage,
-    canonical_text,
-    kind_for_status,
-    parse_retry_after,
-)
+from ..protocol import OutputSchema
+from .base import ErrorKind, ProviderCallError, RawAnswer, Usage, decode_structured, kind_for_status, parse_retry_after
 
 
 def api_key() -> str | None:
@@ -39,14 +34,24 @@ class GeminiClient:
         self.model = model
         base_url = os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
         self._client = genai.Client(api_key=api_key(), http_options=types.HttpOptions(base_url=base_url))
+        self._schemas: dict[str, types.Schema] = {}
 
-    async def complete(self, system: str, prompt: str, max_output_tokens: int, timeout_s: float) -> RawAnswer:
+    def _schema(self, schema: OutputSchema) -> types.Schema:
+        if schema.name not in self._schemas:
+            self._schemas[schema.name] = types.Schema.model_validate(_to_gemini_schema(schema.schema))
+        return self._schemas[schema.name]
+
+    async def complete(
+        self, system: str, prompt: str, max_output_tokens: int, timeout_s: float, schema: OutputSchema | None = None
+    ) -> RawAnswer:
+        structured: dict[str, Any] = {}
+        if schema is not None:
+            structured = {"response_mime_type": "application/json", "response_schema": self._schema(schema)}
         config = types.GenerateContentConfig(
             system_instruction=system,
             max_output_tokens=max_output_tokens,
-            response_mime_type="application/json",
-            response_json_schema=ANSWER_SCHEMA,
             http_options=types.HttpOptions(timeout=max(1, int(timeout_s * 1000))),
+            **structured,
         )
         try:
             response = await self._client.aio.models.generate_content(model=self.model, contents=prompt, config=config)
@@ -63,7 +68,7 @@ class GeminiClient:
             raise ProviderCallError(ErrorKind.TIMEOUT, "gemini: request timed out") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise ProviderCallError(ErrorKind.CONNECTION, f"gemini: connection failed ({type(exc).__name__})") from exc
-        text = canonical_text(response.text or "")
+        text = response.text or ""
         if not text.strip():
             raise ProviderCallError(ErrorKind.EMPTY, "gemini: the answer had no text")
         meta = response.usage_metadata
@@ -79,7 +84,22 @@ class GeminiClient:
                 cached_input_tokens=(meta.cached_content_token_count or 0) if meta else 0,
                 reasoning_tokens=thoughts,
             ),
+            data=decode_structured(text) if schema is not None else None,
         )
 
     async def close(self) -> None:
         await self._client.aio.aclose()
+
+
+def _to_gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema in Gemini's OpenAPI-subset ``Schema`` shape (upper-case types; the keywords it knows)."""
+    out: dict[str, Any] = {"type": str(schema["type"]).upper()}
+    for key in ("description", "enum", "required"):
+        if key in schema:
+            out[key] = schema[key]
+    if "properties" in schema:
+        out["properties"] = {k: _to_gemini_schema(v) for k, v in schema["properties"].items()}
+        out["property_ordering"] = list(schema["properties"])
+    if "items" in schema:
+        out["items"] = _to_gemini_schema(schema["items"])
+    return out
