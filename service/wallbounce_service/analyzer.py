@@ -21,6 +21,7 @@ disconnected client) propagates into every provider call.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -274,7 +275,7 @@ class Analyzer:
             entries.append((i, False, protocol.review_payload(answer, chars)))
         recent = steps[previous[-1]].answer
         assert recent is not None
-        entries.append((previous[-1], True, protocol.probe_payload(recent.final, protocol.language(prompt))))
+        entries.append((previous[-1], True, protocol.probe_payload(recent.final, protocol.language(prompt), True)))
         items = tuple(protocol.shuffled_items(entries, f"{prompt}\x1f{provider}\x1f{rnd}"))
         text = protocol.review_prompt(prompt, list(items))
         result = await self._ask(provider, protocol.REVIEW_SYSTEM, text, protocol.REVIEW)
@@ -288,8 +289,8 @@ class Analyzer:
         origin[me] = provider
         for i in previous:
             reviewed = steps[i].answer
-            if origin.get(i) != provider and reviewed is not None and engine.is_copy(
-                    answer, reviewed, self.settings.consensus):
+            shown = dataclasses.replace(reviewed, answer=reviewed.answer[:chars]) if reviewed is not None else None
+            if origin.get(i) != provider and shown is not None and engine.is_copy(answer, shown, self.settings.consensus):
                 step.copied = True
                 origin[me] = origin.get(i, steps[i].result.provider)
         return step

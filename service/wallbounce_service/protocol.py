@@ -233,13 +233,15 @@ def parse_reviews(data: Any, max_claims: int = 5) -> ReviewOutput | None:
     return ReviewOutput(tuple(reviews), " ".join(str(data.get("revised_final") or "").split()), answer)
 
 
-def probe_payload(final: Final, lang: str) -> dict[str, Any]:
-    """The negation of ``final`` as a listed item: a flipped boolean, else a claim that it is not true."""
+def probe_payload(final: Final, lang: str, with_answer: bool = False) -> dict[str, Any]:
+    """The negation of ``final`` as a listed item: a flipped boolean, else a claim that it is not true
+    (``with_answer``: shaped like a sequential review's entries, which show the answer text too)."""
     text = PROBE_PREFIX["ja" if lang == "ja" else "en"] + final.text
+    head = {"answer": text} if with_answer else {}
     if final.kind == "boolean":
-        return {"final": text, "kind": "boolean", "value": "no" if final.boolean else "yes", "unit": "",
+        return {**head, "final": text, "kind": "boolean", "value": "no" if final.boolean else "yes", "unit": "",
                 "key_claims": [text]}
-    return {"final": text, "kind": "claim", "value": "", "unit": "", "key_claims": [text]}
+    return {**head, "final": text, "kind": "claim", "value": "", "unit": "", "key_claims": [text]}
 
 
 def final_payload(answer: StructuredAnswer) -> dict[str, Any]:
