@@ -119,17 +119,17 @@ class Player:
         if kind == CROSS:
             return {"reviews": reviews, "revised_final": (adopted or own)["final"]["text"]}
         answer = adopted or own
-        return {"reviews": reviews, "answer": answer["answer"], "final": answer["final"],
-                "key_claims": answer["key_claims"]}
+        return {"reviews": reviews, "question": own["question"], "answer": answer["answer"],
+                "final": answer["final"], "key_claims": answer["key_claims"]}
 
     def _own(self, vendor: str, script: VendorScript, case: Case | None, question: str) -> dict[str, Any]:
         if case is not None and vendor in case.answers:
-            return case.answers[vendor].structured()
+            return case.answers[vendor].structured(case.question)
         text = self.plain(VendorScript(answer=script.answer, final=script.final), question, vendor)
         finals = _FINAL.findall(text)
         body = _VERDICT.sub("", _FINAL.sub("", text)).strip()
         final = finals[-1].strip() if finals else script.final
-        return {"answer": body, "final": _legacy_final(final), "key_claims": [final]}
+        return {"question": question, "answer": body, "final": _legacy_final(final), "key_claims": [final]}
 
     def _position(self, case: Case | None, final_text: str) -> str:
         if case is not None:

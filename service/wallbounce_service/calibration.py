@@ -103,14 +103,15 @@ def fit_map(points: Iterable[tuple[float, float, float]], prior_weight: float = 
     return xs, ys
 
 
-def fit_drift(on_topic: Sequence[float], off_topic: Sequence[float]) -> tuple[float, float]:
-    """The drift band: from the highest off-topic topicality to the lowest on-topic one (a gap when separable;
-    otherwise the single threshold that misclassifies the fewest answers)."""
+def fit_drift(on_topic: Sequence[float], off_topic: Sequence[float], width: float = 0.2) -> tuple[float, float]:
+    """The drift band: from the highest off-topic topicality up by ``width`` (at most to the lowest on-topic one),
+    so that a real model's paraphrased restatement, which covers less of the question than the evaluation set's,
+    still counts as on topic; when the two overlap, the single threshold that misclassifies the fewest answers."""
     if not off_topic or not on_topic:
         return 0.0, 0.0
     low, high = max(off_topic), min(on_topic)
     if low < high:
-        return round(low, 6), round(high, 6)
+        return round(low, 6), round(min(high, low + width), 6)
     candidates = sorted(set(on_topic) | set(off_topic))
     best = min(candidates, key=lambda t: sum(x > t for x in off_topic) + sum(x <= t for x in on_topic))
     return round(best, 6), round(best, 6)

@@ -94,8 +94,11 @@ class Consensus:
 
 
 def topicality(prompt: str, answer: StructuredAnswer) -> float:
-    """How much of the question's wording an answer covers (answer text, final and key claims together)."""
-    return relevance_of(prompt, " ".join([answer.answer, answer.final.text, *answer.key_claims]))
+    """How much an answer is about the question: the larger of the share of the question's wording its text
+    covers (answer, final and key claims together) and the share of its restated question found in the prompt
+    (a model that answers another question restates that other question)."""
+    covered = relevance_of(prompt, " ".join([answer.answer, answer.final.text, *answer.key_claims]))
+    return max(covered, relevance_of(answer.restated, prompt)) if answer.restated else covered
 
 
 def is_copy(candidate: StructuredAnswer, reviewed: StructuredAnswer, settings: ConsensusSettings) -> bool:

@@ -31,7 +31,9 @@ class ConsensusSettings(BaseModel):
     unjudged_pair_prior: float = Field(
         default=0.3, ge=0, le=1, description="agreement assumed for a pair no type and no trusted reviewer decides"
     )
-    partial_score: float = Field(default=0.5, ge=0, le=1, description="what a 'partial' verdict counts")
+    partial_score: float = Field(
+        default=0.3, ge=0, le=1, description="what a 'partial' verdict counts (compatible, differing in substance)"
+    )
     copy_threshold: float = Field(
         default=0.9, gt=0, le=1, description="char n-gram cosine above which a reviewer's answer is a copy"
     )

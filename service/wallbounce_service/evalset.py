@@ -41,10 +41,12 @@ class CaseAnswer:
     text: str
     final: dict[str, str]
     claims: tuple[str, ...]
+    asked: str = ""  # the question this answer really answers (a drifting one); empty: the case's question
 
-    def structured(self) -> dict[str, Any]:
-        """The answer as the answer schema's JSON object."""
-        return {"answer": self.text, "final": dict(self.final), "key_claims": list(self.claims)}
+    def structured(self, question: str) -> dict[str, Any]:
+        """The answer as the answer schema's JSON object (``question``: the case's, restated when on topic)."""
+        return {"question": self.asked or question, "answer": self.text, "final": dict(self.final),
+                "key_claims": list(self.claims)}
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def _answer(raw: dict[str, Any], bodies: dict[str, str]) -> CaseAnswer:
         text = bodies[name.strip()].strip() + ("\n\n" + rest.strip() if rest.strip() else "")
     kind, value, unit, final_text = (str(x) for x in raw["final"])
     return CaseAnswer(str(raw["pos"]), text, {"kind": kind, "value": value, "unit": unit, "text": final_text},
-                      tuple(str(c) for c in raw.get("claims", [])))
+                      tuple(str(c) for c in raw.get("claims", [])), str(raw.get("asked", "")))
 
 
 def parse_cases(data: dict[str, Any]) -> list[Case]:
@@ -87,12 +89,16 @@ def parse_cases(data: dict[str, Any]) -> list[Case]:
     bodies = {str(k): str(v) for k, v in (data.get("bodies") or {}).items()}
     cases = []
     seen: set[str] = set()
+    questions: set[str] = set()
     for raw in data["cases"]:
         cid = str(raw["id"])
         try:
             if cid in seen:
                 raise ValueError("duplicate id")
             seen.add(cid)
+            if question_key(str(raw["question"])) in questions:
+                raise ValueError("another case has the same question (the simulators find cases by question)")
+            questions.add(question_key(str(raw["question"])))
             category = str(raw["category"])
             label = raw.get("label") or _DEFAULT_LABEL[category]
             if label not in TARGET:

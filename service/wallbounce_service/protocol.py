@@ -52,6 +52,10 @@ _FINAL_SCHEMA: dict[str, Any] = {
     "required": ["kind", "value", "unit", "text"],
     "additionalProperties": False,
 }
+_QUESTION_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "description": "the question you are answering, restated in one sentence",
+}
 _CLAIMS_SCHEMA: dict[str, Any] = {
     "type": "array",
     "items": {"type": "string"},
@@ -87,11 +91,12 @@ ANSWER = OutputSchema(
     {
         "type": "object",
         "properties": {
+            "question": _QUESTION_SCHEMA,
             "answer": {"type": "string", "description": "the full answer"},
             "final": _FINAL_SCHEMA,
             "key_claims": _CLAIMS_SCHEMA,
         },
-        "required": ["answer", "final", "key_claims"],
+        "required": ["question", "answer", "final", "key_claims"],
         "additionalProperties": False,
     },
 )
@@ -115,18 +120,19 @@ REVIEW = OutputSchema(
         "type": "object",
         "properties": {
             "reviews": _REVIEWS_SCHEMA,
+            "question": _QUESTION_SCHEMA,
             "answer": {"type": "string", "description": "your own full answer"},
             "final": _FINAL_SCHEMA,
             "key_claims": _CLAIMS_SCHEMA,
         },
-        "required": ["reviews", "answer", "final", "key_claims"],
+        "required": ["reviews", "question", "answer", "final", "key_claims"],
         "additionalProperties": False,
     },
 )
 
 ANSWER_SYSTEM = (
     "You are one of several independent experts consulted on the same question. Answer accurately and concisely, "
-    "in the language of the question. Then state your final answer in the `final` field: kind `boolean` (value yes "
+    "in the language of the question. Restate the question you are answering in `question`. Then state your final answer in the `final` field: kind `boolean` (value yes "
     "or no, answering the question exactly as asked) when it is a yes/no question; `number` (the value alone, its "
     "unit apart) when it asks for a quantity; `option` (the alternative exactly as the question words it) when it "
     "names alternatives; `claim` (one short sentence, its canonical key phrase as the value) otherwise. List up to "
@@ -155,12 +161,14 @@ def language(text: str) -> Literal["en", "ja"]:
 
 @dataclass(frozen=True)
 class StructuredAnswer:
-    """One provider's answer: text, canonical final, key claims; ``structured`` is False for plain-text fallbacks."""
+    """One provider's answer: text, canonical final, key claims, the question as it restated it (a drift signal);
+    ``structured`` is False for plain-text fallbacks."""
 
     answer: str
     final: Final
     key_claims: tuple[str, ...] = ()
     structured: bool = True
+    restated: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,7 +213,8 @@ def parse_answer(text: str, data: Any, max_claims: int = 5) -> StructuredAnswer:
         final = Final.of(data.get("final"))
         if not final.text:
             final = Final.claim(data["answer"].strip().splitlines()[-1] if data["answer"].strip() else "")
-        return StructuredAnswer(data["answer"].strip(), final, claim_list)
+        restated = " ".join(str(data.get("question") or "").split())
+        return StructuredAnswer(data["answer"].strip(), final, claim_list, True, restated)
     finals = _FINAL_LINE.findall(text)
     body = _FINAL_LINE.sub("", text).strip()
     lines = [line for line in text.strip().splitlines() if line.strip()]
