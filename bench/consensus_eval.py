@@ -174,7 +174,7 @@ def target(label: str) -> float:
     return {"agreement": 1.0, "contradiction": 0.0, "drift": 0.0, "split": 2 / 3}[label]
 
 
-# --- fitting -----------------------------------------------------------------------------------------------------------
+# --- fitting ---------------------------------------------------------------------------------------------------------
 
 def fit_drift(cases: Sequence[Case]) -> tuple[float, float]:
     on, off = [], []
@@ -185,14 +185,20 @@ def fit_drift(cases: Sequence[Case]) -> tuple[float, float]:
     return cal_mod.fit_drift(on, off)
 
 
+def write_json(path: Path, report: dict[str, object]) -> None:
+    path.write_text(json.dumps(report, indent=1, default=str), encoding="utf-8")
+
+
 def write_calibration(cal: cal_mod.Calibration, path: Path = cal_mod.CALIBRATION_FILE) -> None:
     path.write_text(cal.to_json(), encoding="utf-8")
     cal_mod.load.cache_clear()
 
 
-# --- main ------------------------------------------------------------------------------------------------------------
+# --- main -----------------------------------------------------------------------------------------------------------
 
-async def timed(sim: Simulator, cases: Sequence[Case], modes: Sequence[str], delay: float) -> dict[str, dict[str, float]]:
+async def timed(
+    sim: Simulator, cases: Sequence[Case], modes: Sequence[str], delay: float
+) -> dict[str, dict[str, float]]:
     """Per mode: provider calls, cost and wall time per request with ``delay`` s of provider latency (honest)."""
     for vendor in VENDORS:
         sim.update(vendor, latency_s=delay)
@@ -277,7 +283,7 @@ async def run(args: argparse.Namespace) -> int:
                       f"{(c['p50_s'] - base['p50_s']) * 1000:12.0f}")
             report["cost"] = cost
         if args.json:
-            Path(args.json).write_text(json.dumps(report, indent=1, default=str))
+            write_json(Path(args.json), report)
     finally:
         await sim.stop()
     return 0

@@ -290,7 +290,8 @@ class Analyzer:
         for i in previous:
             reviewed = steps[i].answer
             shown = dataclasses.replace(reviewed, answer=reviewed.answer[:chars]) if reviewed is not None else None
-            if origin.get(i) != provider and shown is not None and engine.is_copy(answer, shown, self.settings.consensus):
+            mine = origin.get(i) == provider  # a copy of this reviewer's own earlier words is not copying
+            if not mine and shown is not None and engine.is_copy(answer, shown, self.settings.consensus):
                 step.copied = True
                 origin[me] = origin.get(i, steps[i].result.provider)
         return step

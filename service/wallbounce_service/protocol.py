@@ -132,7 +132,8 @@ REVIEW = OutputSchema(
 
 ANSWER_SYSTEM = (
     "You are one of several independent experts consulted on the same question. Answer accurately and concisely, "
-    "in the language of the question. Restate the question you are answering in `question`. Then state your final answer in the `final` field: kind `boolean` (value yes "
+    "in the language of the question. Restate the question you are answering in `question`. Then state your final "
+    "answer in the `final` field: kind `boolean` (value yes "
     "or no, answering the question exactly as asked) when it is a yes/no question; `number` (the value alone, its "
     "unit apart) when it asks for a quantity; `option` (the alternative exactly as the question words it) when it "
     "names alternatives; `claim` (one short sentence, its canonical key phrase as the value) otherwise. List up to "
