@@ -31,7 +31,7 @@ from .calibration import Calibration
 from .calibration import load as load_calibration
 from .consensus_config import ConsensusSettings
 from .finals import compare, normalise_label
-from .lexical import cosine, ngrams, relevance_of
+from .lexical import containment, cosine, ngrams, relevance_of, trigram_set
 from .protocol import Item, ReviewOutput, StructuredAnswer
 
 __all__ = ["Consensus", "ReviewRecord", "Vote", "build", "is_copy", "ngrams", "topicality"]
@@ -93,12 +93,18 @@ class Consensus:
     topicality: list[float] = field(default_factory=list)
 
 
-def topicality(prompt: str, answer: StructuredAnswer) -> float:
-    """How much an answer is about the question: the larger of the share of the question's wording its text
-    covers (answer, final and key claims together) and the share of its restated question found in the prompt
-    (a model that answers another question restates that other question)."""
-    covered = relevance_of(prompt, " ".join([answer.answer, answer.final.text, *answer.key_claims]))
-    return max(covered, relevance_of(answer.restated, prompt)) if answer.restated else covered
+def topicality(
+    prompt: str, answer: StructuredAnswer, enough: float = 2.0, prompt_grams: set[str] | None = None
+) -> float:
+    """How much an answer is about the question: the larger of the share of its restated question found in the
+    prompt (a model that answers another question restates that other question) and the share of the question's
+    wording its text covers (answer, final and key claims together). Stops at the first that reaches ``enough``."""
+    grams = trigram_set(prompt) if prompt_grams is None else prompt_grams
+    restated = containment(answer.restated, grams) if answer.restated else 0.0
+    if restated >= enough:
+        return restated
+    covered = relevance_of(prompt, " ".join([answer.answer, answer.final.text, *answer.key_claims]), grams)
+    return max(covered, restated)
 
 
 def is_copy(candidate: StructuredAnswer, reviewed: StructuredAnswer, settings: ConsensusSettings) -> bool:
@@ -253,7 +259,8 @@ def build(
     candidates = [i for i in range(n) if votes[i].independent] or list(range(n))
     supports = [support(i) for i in range(n)]
     chosen = max(candidates, key=lambda i: (supports[i], nominal[i], -i))
-    topics = [topicality(prompt, v.answer) for v in votes]
+    prompt_grams = trigram_set(prompt)
+    topics = [topicality(prompt, v.answer, cal.drift_high, prompt_grams) for v in votes]
     topic = min(cal.topic_factor(t) for t in topics)
     best = supports[chosen] if n > 1 else 0.0
     raw = best * topic

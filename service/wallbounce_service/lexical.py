@@ -68,6 +68,11 @@ def cosine(a: str, b: str) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
+def trigram_set(text: str) -> set[str]:
+    """Character trigrams of the text with punctuation and spaces dropped (what ``relevance_of`` compares)."""
+    return _trigram_set(text)
+
+
 def _trigram_set(text: str) -> set[str]:
     compact = re.sub(r"[\W_]+", "", normalise(text))
     if len(compact) < 3:
@@ -75,9 +80,15 @@ def _trigram_set(text: str) -> set[str]:
     return {compact[i : i + 3] for i in range(len(compact) - 2)}
 
 
-def relevance_of(prompt: str, answer: str) -> float:
+def relevance_of(prompt: str, answer: str, prompt_grams: set[str] | None = None) -> float:
     """Share of the prompt's character trigrams (punctuation and spaces dropped) found in the answer."""
-    wanted = _trigram_set(prompt)
+    wanted = _trigram_set(prompt) if prompt_grams is None else prompt_grams
     if not wanted:
         return 1.0
     return len(wanted & _trigram_set(answer)) / len(wanted)
+
+
+def containment(part: str, whole_grams: set[str]) -> float:
+    """Share of ``part``'s character trigrams found among ``whole_grams``."""
+    grams = _trigram_set(part)
+    return len(grams & whole_grams) / len(grams) if grams else 0.0

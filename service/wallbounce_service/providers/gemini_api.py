@@ -5,8 +5,10 @@ Key from ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), base URL from ``GOOGLE_GEMI
 its aiohttp transport sleeps and retries for ~9 s before raising a raw ``aiohttp`` error: the caller's deadline
 (``asyncio.timeout`` in the router) cuts that short, and raw transport errors are typed as ``CONNECTION`` here.
 Gemini reports thinking tokens apart from candidates; both are billed as output. Structured output is Gemini's own:
-``response_mime_type="application/json"`` with ``response_schema`` (the schema converted once to the SDK's
-``Schema`` type and reused).
+``response_mime_type="application/json"`` with the schema as ``response_json_schema`` (the JSON-Schema form of
+``response_schema``, the same schema the other vendors get). Not the ``Schema``-object form: the SDK deep-copies the
+request config twice per call, and a ``Schema`` object made that cost about 3 ms of CPU per call (measured against
+the simulator), more than the rest of the call; the plain dict costs nothing measurable.
 """
 
 from __future__ import annotations
@@ -34,19 +36,13 @@ class GeminiClient:
         self.model = model
         base_url = os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
         self._client = genai.Client(api_key=api_key(), http_options=types.HttpOptions(base_url=base_url))
-        self._schemas: dict[str, types.Schema] = {}
-
-    def _schema(self, schema: OutputSchema) -> types.Schema:
-        if schema.name not in self._schemas:
-            self._schemas[schema.name] = types.Schema.model_validate(_to_gemini_schema(schema.schema))
-        return self._schemas[schema.name]
 
     async def complete(
         self, system: str, prompt: str, max_output_tokens: int, timeout_s: float, schema: OutputSchema | None = None
     ) -> RawAnswer:
         structured: dict[str, Any] = {}
         if schema is not None:
-            structured = {"response_mime_type": "application/json", "response_schema": self._schema(schema)}
+            structured = {"response_mime_type": "application/json", "response_json_schema": schema.schema}
         config = types.GenerateContentConfig(
             system_instruction=system,
             max_output_tokens=max_output_tokens,
@@ -90,16 +86,3 @@ class GeminiClient:
     async def close(self) -> None:
         await self._client.aio.aclose()
 
-
-def _to_gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON schema in Gemini's OpenAPI-subset ``Schema`` shape (upper-case types; the keywords it knows)."""
-    out: dict[str, Any] = {"type": str(schema["type"]).upper()}
-    for key in ("description", "enum", "required"):
-        if key in schema:
-            out[key] = schema[key]
-    if "properties" in schema:
-        out["properties"] = {k: _to_gemini_schema(v) for k, v in schema["properties"].items()}
-        out["property_ordering"] = list(schema["properties"])
-    if "items" in schema:
-        out["items"] = _to_gemini_schema(schema["items"])
-    return out
