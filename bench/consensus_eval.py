@@ -199,13 +199,14 @@ def write_calibration(cal: cal_mod.Calibration, path: Path = cal_mod.CALIBRATION
 async def timed(
     sim: Simulator, cases: Sequence[Case], modes: Sequence[str], delay: float
 ) -> dict[str, dict[str, float]]:
-    """Per mode: provider calls, cost and wall time per request with ``delay`` s of provider latency (honest)."""
+    """Per mode: provider calls, cost and wall time per request with ``delay`` s of provider latency (honest
+    reviewers, one request at a time)."""
     for vendor in VENDORS:
         sim.update(vendor, latency_s=delay)
     out = {}
     try:
         for mode in modes:
-            runs = await play(sim, cases, mode, "honest", concurrency=len(cases))
+            runs = await play(sim, cases, mode, "honest", concurrency=1)  # one at a time: latency, not contention
             out[mode] = {
                 "calls": statistics.fmean(r.calls for r in runs),
                 "cost_usd": statistics.fmean(r.cost_usd for r in runs),
