@@ -2,19 +2,20 @@
 
 Plays every case of ``wallbounce_service/data/consensus_eval.yaml`` through the real analyzer and the real SDKs
 against the in-process simulators, once per mode (parallel with cross-examination ``off``, ``auto`` — the default —
-and ``always``; ``sequential``) and reviewer behaviour (``honest``, ``blind``, ``capitulating``), then prints per
-mode × behaviour and per category: AUC of agreement against contradiction, the worst-case margin (lowest agreement
-minus highest contradiction), the share of contradictions under 0.6 (rollback line), of agreements at or above 0.7
-(promotion line), of drift under 0.5 and of two-against-one in the hold band [0.6, 0.7); and per mode the provider
-calls, cost and latency a request adds over ``off`` (timed with ``--delay`` seconds of simulated provider latency).
-The figures are given for the shipped calibration and 5-fold cross-validated (the calibration refitted without the
-fold it is measured on), so that the calibration is not judged on the cases it was fitted to.
+and ``always``; ``sequential``) and reviewer behaviour (``honest``, ``blind``, ``capitulating`` for every vendor, or
+``mixed``: OpenAI honest, Gemini blind, Claude capitulating), then prints per mode × behaviour and per category: AUC
+of agreement against contradiction, the worst-case margin (lowest agreement minus highest contradiction), the share
+of contradictions under 0.6 (rollback line), of agreements at or above 0.7 (promotion line), of drift under 0.5 and
+of two-against-one in the hold band [0.6, 0.7); and per mode the provider calls, cost and latency a request adds
+over ``off`` (timed with ``--delay`` seconds of simulated provider latency). The figures are given for the shipped
+calibration and 5-fold cross-validated (the calibration refitted without the fold it is measured on), so that the
+calibration is not judged on the cases it was fitted to.
 
 ``--fit`` first fits the drift band on the answers' topicality, then the raw → confidence map on the raw scores of
 all modes and behaviours, and writes ``service/wallbounce_service/data/calibration.json``.
 
 Usage: ``.venv/bin/python bench/consensus_eval.py [--fit] [--modes off,auto,always,sequential]
-[--behaviours honest,blind,capitulating] [--delay 0.05] [--timed 24] [--json results.json]``
+[--behaviours honest,blind,capitulating,mixed] [--delay 0.05] [--timed 24] [--json results.json]``
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ FAKE_KEYS = {
     "GEMINI_API_KEY": "AIzaEVAL000000000000000000000000000",
 }
 MODES = ("off", "auto", "always", "sequential")
-BEHAVIOURS = ("honest", "blind", "capitulating")
+BEHAVIOURS = ("honest", "blind", "capitulating", "mixed")
+#: ``mixed``: each vendor reviews its own way, so every case meets two or three different reviewers
+MIXED = {"openai": "honest", "gemini": "blind", "anthropic": "capitulating"}
 
 
 @dataclass
@@ -81,7 +84,7 @@ async def play(
     """Every case once in ``mode`` with every vendor reviewing as ``behaviour``."""
     settings = settings_for(mode)
     for vendor in VENDORS:
-        sim.update(vendor, reviewer=behaviour)
+        sim.update(vendor, reviewer=MIXED[vendor] if behaviour == "mixed" else behaviour)
     pool = ProviderPool(build_clients(settings.providers), settings.providers, settings.prices, settings.retry,
                         settings.cooldown, Metrics("stable"))
     analyzer = Analyzer(settings, pool)

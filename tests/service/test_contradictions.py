@@ -1,9 +1,9 @@
 """The evaluation set's cases as tests, through the real SDKs against the simulators playing them over the wire.
 
 Every contradiction must land under the operator's rollback line (0.6) with honest, blind-agreeing and capitulating
-reviewers, in the default mode (cross-examination ``auto``), with cross-examination ``always`` and in sequential
-mode; every drift under 0.5; every agreement at or above the promotion line (0.7) with honest reviewers. One case
-also goes through the whole HTTP service (422 ``low_consensus``).
+reviewers (and a mix of the three), in the default mode (cross-examination ``auto``), with cross-examination
+``always`` and in sequential mode; every drift under 0.5; every agreement at or above the promotion line (0.7) with
+honest reviewers. One case also goes through the whole HTTP service (422 ``low_consensus``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ CASES = load_cases()
 CONTRADICTIONS = [c for c in CASES if c.label == "contradiction"]
 DRIFTS = [c for c in CASES if c.label == "drift"]
 AGREEMENTS = [c for c in CASES if c.label == "agreement"]
-REVIEWERS = ("honest", "blind", "capitulating")
+REVIEWERS = ("honest", "blind", "capitulating", "mixed")
+MIXED = {"openai": "honest", "gemini": "blind", "anthropic": "capitulating"}  # every case meets different reviewers
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -55,7 +56,7 @@ class Bench:
 
     async def play(self, case: Case, reviewer: str, policy: str = "auto", mode: str = "parallel") -> Analysis:
         for vendor in VENDORS:
-            self.sim.script(vendor, reviewer=reviewer)
+            self.sim.script(vendor, reviewer=MIXED[vendor] if reviewer == "mixed" else reviewer)
         selection = Selection(list(TASK_PROVIDERS[case.task_type]), [], 0.0)
         return await self.analyzer(policy).run(case.question, case.task_type, mode, 3, selection)
 
