@@ -126,7 +126,8 @@ class Analyzer:
             await emit("thinking", {"stage": "cross-examination", "providers": [v.provider for v in votes]})
             records = await self._cross_examine(prompt, votes, steps, emit)
         result = engine.build(prompt, votes, self.settings.consensus, records)
-        return self._analysis(result, steps, answers, 2 if records or policy == "always" else 1, degraded)
+        rounds = 2 if any(s.role == "review" for s in steps) else 1
+        return self._analysis(result, steps, answers, rounds, degraded)
 
     async def _answer_round(self, prompt: str, selection: Selection, emit: Emit) -> tuple[list[Step], bool]:
         fallbacks = list(selection.fallbacks)
