@@ -197,6 +197,45 @@ def write_calibration(cal: cal_mod.Calibration, path: Path = cal_mod.CALIBRATION
     cal_mod.load.cache_clear()
 
 
+def fit_map_on(runs: Sequence[Run], cases: Sequence[Case], args: argparse.Namespace) -> cal_mod.Calibration:
+    """Fits the raw → confidence map on ``runs``, writes it, returns the new calibration."""
+    cal = cal_mod.load()
+    xs, ys = cal_mod.fit_map([(r.raw, target(r.label), 1.0) for r in runs], cal.prior_weight)
+    cal = replace(cal, raw=tuple(xs), confidence=tuple(ys),
+                  fitted_on=f"{len(cases)} cases × modes {','.join(args.modes)} × reviewers "
+                            f"{','.join(args.behaviours)} ({len(runs)} runs)")
+    write_calibration(cal)
+    print(f"calibration written: raw {list(cal.raw)} → confidence {list(cal.confidence)}")
+    return cal
+
+
+def print_report(runs: Sequence[Run], cal: cal_mod.Calibration, args: argparse.Namespace) -> dict[str, object]:
+    """The accuracy tables (shipped and cross-validated calibration, per category) and the worst cases."""
+    shipped = {id(r): cal.map(r.raw) for r in runs}
+    cv = crossvalidated(runs, cal)
+    report: dict[str, object] = {"calibration": asdict(cal)}
+    for name, conf in (("shipped calibration", shipped), ("5-fold cross-validated", cv)):
+        rows = [(f"{m} / {b}", summary([r for r in runs if r.mode == m and r.behaviour == b], conf))
+                for m in args.modes for b in args.behaviours]
+        rows += [(f"{m} / all reviewers", summary([r for r in runs if r.mode == m], conf)) for m in args.modes]
+        print_table(f"By mode and reviewer behaviour ({name})", rows)
+        report[name] = dict(rows)
+    default = [r for r in runs if r.mode == ("auto" if "auto" in args.modes else args.modes[0])]
+    by_cat: dict[str, list[Run]] = defaultdict(list)
+    for r in default:
+        by_cat[f"{r.category} / {r.behaviour}"].append(r)
+    cat_rows = [(k, summary(v, shipped)) for k, v in sorted(by_cat.items())]
+    print_table(f"By category and reviewer behaviour (mode {default[0].mode}, shipped calibration)", cat_rows)
+    report["categories"] = dict(cat_rows)
+    worst = sorted((r for r in default if r.label == "contradiction"), key=lambda r: -shipped[id(r)])[:5]
+    print("\nhighest-scored contradictions (default mode): " + ", ".join(
+        f"{r.case}/{r.behaviour} {shipped[id(r)]:.2f}" for r in worst))
+    low_agree = sorted((r for r in default if r.label == "agreement"), key=lambda r: shipped[id(r)])[:5]
+    print("lowest-scored agreements (default mode): " + ", ".join(
+        f"{r.case}/{r.behaviour} {shipped[id(r)]:.2f}" for r in low_agree))
+    return report
+
+
 # --- main -----------------------------------------------------------------------------------------------------------
 
 async def timed(
@@ -243,36 +282,8 @@ async def run(args: argparse.Namespace) -> int:
                 runs += await play(sim, cases, mode, behaviour)
         print(f"{len(cases)} cases × {len(args.modes)} modes × {len(args.behaviours)} behaviours = {len(runs)} "
               f"requests through the SDKs in {time.perf_counter() - started:.1f} s")
-        cal = cal_mod.load()
-        if args.fit:
-            xs, ys = cal_mod.fit_map([(r.raw, target(r.label), 1.0) for r in runs], cal.prior_weight)
-            cal = replace(cal, raw=tuple(xs), confidence=tuple(ys),
-                          fitted_on=f"{len(cases)} cases × modes {','.join(args.modes)} × reviewers "
-                                    f"{','.join(args.behaviours)} ({len(runs)} runs)")
-            write_calibration(cal)
-            print(f"calibration written: raw {list(cal.raw)} → confidence {list(cal.confidence)}")
-        shipped = {id(r): cal.map(r.raw) for r in runs}
-        cv = crossvalidated(runs, cal)
-        report: dict[str, object] = {"calibration": asdict(cal)}
-        for name, conf in (("shipped calibration", shipped), ("5-fold cross-validated", cv)):
-            rows = [(f"{m} / {b}", summary([r for r in runs if r.mode == m and r.behaviour == b], conf))
-                    for m in args.modes for b in args.behaviours]
-            rows += [(f"{m} / all reviewers", summary([r for r in runs if r.mode == m], conf)) for m in args.modes]
-            print_table(f"By mode and reviewer behaviour ({name})", rows)
-            report[name] = dict(rows)
-        default = [r for r in runs if r.mode == ("auto" if "auto" in args.modes else args.modes[0])]
-        by_cat: dict[str, list[Run]] = defaultdict(list)
-        for r in default:
-            by_cat[f"{r.category} / {r.behaviour}"].append(r)
-        cat_rows = [(k, summary(v, shipped)) for k, v in sorted(by_cat.items())]
-        print_table(f"By category and reviewer behaviour (mode {default[0].mode}, shipped calibration)", cat_rows)
-        report["categories"] = dict(cat_rows)
-        worst = sorted((r for r in default if r.label == "contradiction"), key=lambda r: -shipped[id(r)])[:5]
-        print("\nhighest-scored contradictions (default mode): " + ", ".join(
-            f"{r.case}/{r.behaviour} {shipped[id(r)]:.2f}" for r in worst))
-        low_agree = sorted((r for r in default if r.label == "agreement"), key=lambda r: shipped[id(r)])[:5]
-        print("lowest-scored agreements (default mode): " + ", ".join(
-            f"{r.case}/{r.behaviour} {shipped[id(r)]:.2f}" for r in low_agree))
+        cal = fit_map_on(runs, cases, args) if args.fit else cal_mod.load()
+        report = print_report(runs, cal, args)
         if args.timed:
             sample = cases[:: max(1, len(cases) // args.timed)][: args.timed]
             cost = await timed(sim, sample, args.modes, args.delay)
@@ -280,11 +291,12 @@ async def run(args: argparse.Namespace) -> int:
             print(f"\nCost per request ({len(sample)} cases, honest reviewers, {args.delay * 1000:.0f} ms simulated "
                   "provider latency; added = over mode off)")
             print(f"{'mode':12} {'calls':>6} {'rounds':>6} {'cost USD':>10} {'added USD':>10} {'p50 ms':>8} "
-                  f"{'added p50 ms':>12}")
+                  f"{'mean ms':>8} {'added p50 / mean ms':>20}")
             for mode, c in cost.items():
+                added = f"{(c['p50_s'] - base['p50_s']) * 1000:.0f} / {(c['mean_s'] - base['mean_s']) * 1000:.0f}"
                 print(f"{mode:12} {c['calls']:6.2f} {c['rounds']:6.2f} {c['cost_usd']:10.6f} "
-                      f"{c['cost_usd'] - base['cost_usd']:10.6f} {c['p50_s'] * 1000:8.0f} "
-                      f"{(c['p50_s'] - base['p50_s']) * 1000:12.0f}")
+                      f"{c['cost_usd'] - base['cost_usd']:10.6f} {c['p50_s'] * 1000:8.0f} {c['mean_s'] * 1000:8.0f} "
+                      f"{added:>20}")
             report["cost"] = cost
         if args.json:
             write_json(Path(args.json), report)

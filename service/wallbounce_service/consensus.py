@@ -206,6 +206,24 @@ def _pair_evidence(
     return grid
 
 
+def _trusted_verdicts(
+    reviews: Sequence[ReviewRecord], votes: Sequence[Vote], typed: list[list[float | None]], settings: ConsensusSettings
+) -> tuple[dict[int, ReviewerTrust], dict[int, dict[int, str]]]:
+    """Each reviewer's trust, and the verdicts of the trusted ones on the other answers (reviewer → answer →
+    verdict); a later record of the same reviewer replaces an earlier one."""
+    trust: dict[int, ReviewerTrust] = {}
+    verdicts: dict[int, dict[int, str]] = {}
+    for record in reviews:
+        verdict = _trust(record, votes, typed, settings)
+        trust[record.reviewer] = verdict
+        answers, _ = _verdicts_by_target(record)
+        if verdict.trusted:
+            verdicts[record.reviewer] = {t: v for t, v in answers.items() if t != record.reviewer}
+        else:
+            verdicts.pop(record.reviewer, None)
+    return trust, verdicts
+
+
 def _clusters(n: int, grid: list[list[PairEvidence]]) -> list[list[int]]:
     parent = list(range(n))
 
@@ -238,16 +256,7 @@ def build(
     cal = calibration or load_calibration()
     n = len(votes)
     typed = _typed_matrix(votes, settings)
-    trust: dict[int, ReviewerTrust] = {}
-    verdicts: dict[int, dict[int, str]] = {}
-    for record in reviews:  # later records of the same reviewer replace earlier ones
-        verdict = _trust(record, votes, typed, settings)
-        trust[record.reviewer] = verdict
-        answers, _ = _verdicts_by_target(record)
-        if verdict.trusted:
-            verdicts[record.reviewer] = {t: v for t, v in answers.items() if t != record.reviewer}
-        else:
-            verdicts.pop(record.reviewer, None)
+    trust, verdicts = _trusted_verdicts(reviews, votes, typed, settings)
     grid = _pair_evidence(n, typed, verdicts, settings)
     nominal = [max(v.weight, 0.0) for v in votes]
     effective = [w if v.independent else 0.0 for w, v in zip(nominal, votes, strict=True)]
