@@ -14,12 +14,12 @@ merely copies one it reviewed), every pair gets an agreement s_ij in [0, 1] from
 agreement); ``topic = min_i factor(topicality_i)`` (lexical coverage of the question: the only use of lexical
 similarity); ``raw = max_i support_i × topic``; ``confidence = calibration.map(raw)``.
 
-A reviewer is **not trusted** (its verdicts weigh nothing) when it agreed with an answer and with that answer's
-negation (the probe), disagreed with its own answer (shown unmarked among the others), agreed with two answers whose
-typed finals contradict each other (its own included), gave a ``revised_final`` copied from another answer instead
-of its own (capitulation), or copied the answer it reviewed. ``coherence`` is the share of pairs decided by
-evidence (types or trusted reviewers), ``relevance`` the topic factor, ``agreement`` the provider-weight share
-backing the chosen answer (itself included).
+A reviewer is **not trusted** (its verdicts weigh nothing) when it left the probe or its own answer unjudged, agreed
+with an answer and with that answer's negation (the probe), disagreed with its own answer (shown unmarked among the
+others), agreed with two answers whose typed finals contradict each other (its own included), gave a
+``revised_final`` copied from another answer instead of its own (capitulation), or copied the answer it reviewed.
+``coherence`` is the share of pairs decided by evidence (types or trusted reviewers), ``relevance`` the topic
+factor, ``agreement`` the provider-weight share backing the chosen answer (itself included).
 """
 
 from __future__ import annotations
@@ -148,6 +148,9 @@ def _trust(
         return ReviewerTrust(k, False, "its answer copies the one it reviewed")
     if not answers:
         return ReviewerTrust(k, False, "no usable verdicts")
+    shown_probes = {item.target for item in record.items if item.probe and item.target >= 0}
+    if shown_probes - set(probes) or (record.own_listed and k not in answers):
+        return ReviewerTrust(k, False, "left an answer it was shown unjudged")
     for target, verdict in probes.items():
         if verdict == "agree" and answers.get(target, "agree" if target == k else None) == "agree":
             return ReviewerTrust(k, False, "agreed with an answer and with its negation")

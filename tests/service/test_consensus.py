@@ -159,6 +159,18 @@ def test_a_reviewer_that_agrees_with_everything_weighs_nothing() -> None:
     assert result.pairs[0].source == "prior" and result.confidence < 0.6
 
 
+def test_a_reviewer_that_skips_the_probe_or_its_own_answer_weighs_nothing() -> None:
+    vs = votes(ans("claim", "use md5 with salt", "Use MD5 with a salt."),
+               ans("claim", "argon2id", "Never use MD5; use Argon2id."))
+    full = cross(0, vs, {0: "agree", 1: "agree"}, "disagree")
+    no_probe = c.ReviewRecord(0, full.items, ReviewOutput(full.output.reviews[:-1], full.output.revised_final), True)
+    no_own = c.ReviewRecord(0, full.items, ReviewOutput(full.output.reviews[1:], full.output.revised_final), True)
+    for record in (no_probe, no_own):
+        result = c.build(Q, vs, S, [record])
+        assert not result.reviewers[0].trusted and "unjudged" in result.reviewers[0].reason
+        assert result.confidence < 0.6
+
+
 def test_a_reviewer_agreeing_with_typed_contradictions_weighs_nothing() -> None:
     # the third answer is free text; the reviewer agrees with the yes and the no alike: uninformative
     vs = votes(ans("boolean", "yes", "Yes."), ans("boolean", "no", "No."), ans("claim", "", "It depends."))
