@@ -4,15 +4,21 @@ Starts the provider simulators and the service as separate processes on loopback
 real SDKs, caches off so every request fans out), then reports:
 
 1. added latency over the slowest provider, p50/p95/p99, for sequential ``critical`` requests (three providers):
-   (a) client-observed latency minus the simulators' fixed delay (everything we add: SDKs, consensus, HTTP);
-   (b) client-observed latency minus the slowest provider call as the service timed it (our code around the SDKs);
+   (a) client-observed latency minus the simulators' fixed delay per round (everything we add: SDKs, consensus,
+       HTTP);
+   (b) client-observed latency minus the slowest provider call of each round as the service timed it (our code
+       around the SDKs);
 2. the highest sustained request rate of one service process with three providers (32, 64 and 128 concurrent
    clients; a run with any non-200 answer does not count);
 3. the service's RSS (current and peak);
-4. the consensus computation time for three 2 KB answers.
+4. the consensus computation time for three 2 KB answers with a full cross-examination.
+
+``--cross-examination always`` measures the same with the second round (every provider judges every final) forced
+for every request — the new mode's cost; the default (``auto``) cross-examines only when the canonical finals
+cannot be compared by type, which the simulators' default yes/no answers can.
 
 Usage: ``.venv/bin/python bench/service_overhead.py [--delay 0.05] [--requests 200] [--seconds 10]
-[--concurrency 32,64,128]``
+[--concurrency 32,64,128] [--cross-examination auto|always|off]``
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ from typing import Any
 import aiohttp
 
 from wallbounce_local.procs import Process, free_port
-from wallbounce_service import consensus
-from wallbounce_service.config import ConsensusSettings
+from wallbounce_service import consensus, protocol
+from wallbounce_service.consensus_config import ConsensusSettings
+from wallbounce_service.finals import Final
 
 FAKE_KEYS = {
     "OPENAI_API_KEY": "sk-bench-000000000000",
@@ -74,15 +81,18 @@ async def wait_ready(session: aiohttp.ClientSession, url: str, seconds: float = 
     raise RuntimeError(f"{url} not ready")
 
 
-async def one(session: aiohttp.ClientSession, url: str, n: int) -> tuple[float, float, int]:
+async def one(session: aiohttp.ClientSession, url: str, n: int) -> tuple[float, float, int, int]:
+    """(elapsed s, the slowest provider call of each round summed in s, HTTP status, rounds)."""
     body = {"prompt": f"Question {n}-{random.random()}: should we enable HTTP keep-alive?", "task_type": "critical"}
     start = time.perf_counter()
     async with session.post(url, json=body) as r:
         data: dict[str, Any] = await r.json()
         status = r.status
     elapsed = time.perf_counter() - start
-    slowest = max((v["latency_ms"] for v in data.get("wall_bounce_analysis", {}).get("llm_votes", [])), default=0.0)
-    return elapsed, slowest / 1000, status
+    slowest: dict[int, float] = {}
+    for v in data.get("wall_bounce_analysis", {}).get("llm_votes", []):
+        slowest[v["round"]] = max(slowest.get(v["round"], 0.0), v["latency_ms"])
+    return elapsed, sum(slowest.values()) / 1000, status, max(slowest, default=1)
 
 
 async def sustained(session: aiohttp.ClientSession, gen: str, concurrency: int, seconds: float, service_pid: int,
@@ -97,7 +107,7 @@ async def sustained(session: aiohttp.ClientSession, gen: str, concurrency: int, 
         n = 0
         while time.monotonic() < stop:
             n += 1
-            _, _, status = await one(session, gen, w * 1_000_000 + n)
+            _, _, status, _ = await one(session, gen, w * 1_000_000 + n)
             if status == 200:
                 done += 1
             else:
@@ -110,7 +120,7 @@ async def sustained(session: aiohttp.ClientSession, gen: str, concurrency: int, 
     cpu, sim_cpu = cpu_seconds(service_pid) - cpu0, cpu_seconds(sim_pid) - sim_cpu0
     client_cpu = time.process_time() - client_cpu0
     print(
-        f"throughput: {done / took:.0f} requests/s ({done / took * 3:.0f} provider calls/s) with "
+        f"throughput: {done / took:.0f} requests/s with "
         f"{concurrency} concurrent clients for {took:.1f} s; {failures} non-200"
     )
     if done:
@@ -147,6 +157,7 @@ async def run(args: argparse.Namespace) -> None:
         "ANTHROPIC_BASE_URL": sim_url,
         "GOOGLE_GEMINI_BASE_URL": sim_url,
         "WALLBOUNCE_CACHE__ENABLED": "false",
+        "WALLBOUNCE_CONSENSUS__CROSS_EXAMINATION__CRITICAL": args.cross_examination,
         "WALLBOUNCE_LOG_LEVEL": "WARNING",
     }
     service = Process(
@@ -163,17 +174,19 @@ async def run(args: argparse.Namespace) -> None:
             gen = f"{url}/api/v1/generate"
             for i in range(20):  # warm up
                 await one(session, gen, i)
-            totals, over_delay, over_slowest = [], [], []
+            totals, over_delay, over_slowest, rounds = [], [], [], []
             for i in range(args.requests):
-                elapsed, slowest, status = await one(session, gen, 1000 + i)
+                elapsed, slowest, status, n_rounds = await one(session, gen, 1000 + i)
                 if status != 200:
                     raise RuntimeError(f"request failed with {status}")
                 totals.append(elapsed)
-                over_delay.append(elapsed - args.delay)
+                rounds.append(n_rounds)
+                over_delay.append(elapsed - args.delay * n_rounds)
                 over_slowest.append(elapsed - slowest)
             print(
                 f"simulated provider delay: {args.delay * 1000:.0f} ms; {args.requests} sequential critical requests "
-                "(3 providers each)"
+                f"(3 providers each; cross-examination {args.cross_examination}: "
+                f"{statistics.fmean(rounds):.2f} rounds per request)"
             )
             for label, values in (
                 ("(a) added over the simulators' delay", over_delay),
@@ -202,24 +215,37 @@ async def run(args: argparse.Namespace) -> None:
         print("profile of the service process (cProfile, top 15 by own time):")
         stats.sort_stats("tottime").print_stats(15)
 
+    print_consensus_time()
+    print(f"logs: {workdir}")
+
+
+def print_consensus_time() -> None:
+    """The engine alone: three 2 KB free-text answers, each cross-examined by the other two (the worst case)."""
     text = ("Retries should use exponential backoff with jitter, capped, and honour Retry-After from the server. ") * 30
+    bodies = [text[:2048], text[7:2055], ("キープアライブはアイドル接続を保持します。" * 60)[:700]]
+    finals = ["Back off exponentially.", "Use capped exponential backoff.", "いいえ。"]
     answers = [
-        text[:2048] + "\nFINAL: Yes.",
-        text[7:2055] + "\nFINAL: Yes, back off.",
-        ("キープアライブはアイドル接続を保持します。" * 60)[:2048] + "\n最終回答: いいえ。",
+        protocol.StructuredAnswer(b, Final.claim(f), (f,), True, "How should clients retry?")
+        for b, f in zip(bodies, finals, strict=True)
     ]
     votes = [consensus.Vote(str(i), a) for i, a in enumerate(answers)]
+    records = []
+    for k in range(3):
+        items = (*(protocol.Item(f"R{j}", j, False) for j in range(3)), protocol.Item("R3", k, True))
+        verdicts = ("agree", "agree", "disagree", "disagree")  # R3 is the probe negating the reviewer's own final
+        reviews = tuple(protocol.Review(f"R{j}", v) for j, v in enumerate(verdicts))
+        records.append(consensus.ReviewRecord(k, items, protocol.ReviewOutput(reviews, finals[k]), True))
     settings = ConsensusSettings()
-    consensus.build("How should clients retry?", votes, settings)
+    consensus.build("How should clients retry?", votes, settings, records)
     runs = []
     for _ in range(50):
         t0 = time.perf_counter()
-        consensus.build("How should clients retry?", votes, settings)
+        consensus.build("How should clients retry?", votes, settings, records)
         runs.append(time.perf_counter() - t0)
     print(
-        f"consensus of three 2 KB answers: p50 {statistics.median(runs) * 1000:.2f} ms, max {max(runs) * 1000:.2f} ms"
+        f"consensus of three 2 KB answers with three cross-examinations: p50 {statistics.median(runs) * 1000:.2f} ms, "
+        f"max {max(runs) * 1000:.2f} ms"
     )
-    print(f"logs: {workdir}")
 
 
 def main() -> int:
@@ -234,6 +260,12 @@ def main() -> int:
         help="concurrent clients for the sustained-rate runs, comma-separated (default 32,64,128)",
     )
     parser.add_argument("--profile", action="store_true", help="run the service under cProfile, print top entries")
+    parser.add_argument(
+        "--cross-examination",
+        choices=["auto", "always", "off"],
+        default="auto",
+        help="the critical task type's cross-examination policy (default auto, the service's default)",
+    )
     asyncio.run(run(parser.parse_args()))
     return 0
 

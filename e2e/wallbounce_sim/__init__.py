@@ -1,9 +1,13 @@
-"""Provider simulators for tests and the demo: OpenAI (Responses, Chat Completions), Gemini generateContent and
-Anthropic Messages wire formats, scriptable per vendor (latency, errors, rate limits, what they answer).
+"""Provider simulators for tests, benchmarks and the demo: OpenAI (Responses, Chat Completions), Gemini
+generateContent and Anthropic Messages wire formats (one module per vendor, as in the service's ``providers/``),
+scriptable per vendor (latency, errors, rate limits, what they answer, how they review), and able to play the
+consensus evaluation set the way real models answer the service's structured rounds (``player``).
 
 Test infrastructure only: the service's production code never imports this package.
 """
 
-from .server import Simulator, VendorScript
+from .player import Player
+from .scripts import REVIEWERS, VendorScript, VendorStats
+from .server import VENDORS, Simulator
 
-__all__ = ["Simulator", "VendorScript"]
+__all__ = ["REVIEWERS", "VENDORS", "Player", "Simulator", "VendorScript", "VendorStats"]

@@ -1,16 +1,18 @@
 """The simulator server: one aiohttp app that speaks three vendors' wire formats on one port.
 
-Routes (what the official SDKs call when pointed here by base URL):
-- OpenAI: ``POST /v1/responses``, ``POST /v1/chat/completions`` (``OPENAI_BASE_URL=<url>/v1``)
-- Anthropic: ``POST /v1/messages`` (``ANTHROPIC_BASE_URL=<url>``)
-- Gemini: ``POST /{v1,v1beta}/models/{model}:generateContent`` (``GOOGLE_GEMINI_BASE_URL=<url>``)
+Routes (what the official SDKs call when pointed here by base URL), one module per vendor as in the service's
+``providers/``:
+- OpenAI (``openai_api``): ``POST /v1/responses``, ``POST /v1/chat/completions`` (``OPENAI_BASE_URL=<url>/v1``)
+- Anthropic (``anthropic_api``): ``POST /v1/messages`` (``ANTHROPIC_BASE_URL=<url>``)
+- Gemini (``gemini_api``): ``POST /{v1,v1beta}/models/{model}:generateContent`` (``GOOGLE_GEMINI_BASE_URL=<url>``)
 - Control: ``GET /_sim/stats``, ``POST /_sim/script`` (``{"openai": {...VendorScript fields}}``, merged),
-  ``POST /_sim/reset`` (default scripts, zero counters).
+  ``POST /_sim/reset`` (default scripts, zero counters), ``POST /_sim/cases`` (``{"builtin": true}`` loads the
+  service's evaluation set; ``{"cases": {...}}`` a document of the same format).
 
-Each vendor follows a ``VendorScript``: latency, a fixed error status, an error rate, failing the first N calls,
-Retry-After, a per-second rate limit, the answer text (or a default answer ending in ``FINAL: <final>``, prefixed
-by ``VERDICT: <verdict>`` when the prompt asks for a review), token counts. Error bodies follow each vendor's
-documented shape; the 401 body echoes the key it was given, as a worst case for the service's log masking.
+Each vendor follows a ``VendorScript`` (``scripts``): latency, a fixed error status, an error rate, failing the first
+N calls, Retry-After, a per-second rate limit, what it answers and how it reviews. What a vendor answers — plain
+text or the structured object of the service's rounds, from its script or from a loaded evaluation case — is the
+``player``'s job; this module only gates, counts and delivers.
 """
 
 from __future__ import annotations
@@ -19,74 +21,31 @@ import asyncio
 import dataclasses
 import json
 import random
-import re
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
+from wallbounce_service.evalset import Case, load_cases, parse_cases
+
+from . import anthropic_api, gemini_api, openai_api
+from .player import Player, round_of
+from .scripts import VendorScript, VendorStats
+
 VENDORS = ("openai", "gemini", "anthropic")
-_MARKER_FINAL = re.compile(r"^\s*FINAL\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
-_MARKER_VERDICT = re.compile(r"^\s*VERDICT\s*:\s*(\w+).*$", re.IGNORECASE | re.MULTILINE)
-
-
-@dataclass
-class VendorScript:
-    latency_s: float = 0.0
-    error_status: int | None = None
-    error_rate: float = 0.0
-    fail_first: int = 0  # when set, error_status applies to the first N requests only
-    retry_after_s: float | None = None
-    rate_limit_per_s: int | None = None
-    answer: str | None = None
-    final: str = "Yes, this is the recommended approach."
-    verdict: str = "agree"
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cached_tokens: int = 0
-    reasoning_tokens: int = 0
-    empty: bool = False
-    ignore_format: bool = False  # answer plain text even when structured (JSON) output is requested
-    seed: int | None = None
-
-
-@dataclass
-class VendorStats:
-    requests: int = 0
-    errors: int = 0
-    aborted: int = 0
-    answered: int = 0
-    structured: int = 0
-    in_flight: int = 0
-    max_in_flight: int = 0
-    auth_headers: deque[str] = field(default_factory=lambda: deque(maxlen=100))
-    paths: deque[str] = field(default_factory=lambda: deque(maxlen=50))
-    prompts: deque[str] = field(default_factory=lambda: deque(maxlen=100))
-    models: deque[str] = field(default_factory=lambda: deque(maxlen=50))
-
-
-def default_answer(prompt: str, script: VendorScript) -> str:
-    topic = " ".join(prompt.split())[:300]
-    text = (
-        f"Considering the question ({topic}), the recommended approach follows from the usual trade-offs: "
-        "measure first, change one thing at a time, and keep a way back.\n"
-        f"FINAL: {script.final}"
-    )
-    if "VERDICT" in prompt:
-        text = f"VERDICT: {script.verdict}\n{text}"
-    return text
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Simulator:
     """The three simulated vendors; ``start`` binds a loopback port, ``script``/``stats`` drive and inspect them."""
 
-    def __init__(self, scripts: dict[str, VendorScript] | None = None) -> None:
+    def __init__(self, scripts: dict[str, VendorScript] | None = None, cases: Iterable[Case] = ()) -> None:
         self.scripts: dict[str, VendorScript] = {v: VendorScript() for v in VENDORS}
         self.scripts.update(scripts or {})
         self.stats: dict[str, VendorStats] = {v: VendorStats() for v in VENDORS}
+        self.player = Player(cases)
         self._buckets: dict[str, tuple[float, int]] = {}
         self._rngs: dict[str, random.Random] = {}
         self._runner: web.AppRunner | None = None
@@ -111,6 +70,10 @@ class Simulator:
         self.stats = {v: VendorStats() for v in VENDORS}
         self._buckets.clear()
         self._rngs.clear()
+
+    def load_cases(self, cases: Iterable[Case]) -> None:
+        """Questions of these evaluation cases are answered from the cases (see ``player``)."""
+        self.player.load(cases)
 
     def env(self) -> dict[str, str]:
         """The SDKs' base-URL variables that point them here."""
@@ -146,13 +109,21 @@ class Simulator:
     # --- HTTP ------------------------------------------------------------------------------------------------------
     def _build(self) -> web.Application:
         app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_post("/v1/responses", self._openai_responses)
-        app.router.add_post("/v1/chat/completions", self._openai_chat)
-        app.router.add_post("/v1/messages", self._anthropic_messages)
-        app.router.add_post("/{version}/models/{target}", self._gemini)
+
+        def bound(handler: Callable[[Simulator, web.Request], Awaitable[web.StreamResponse]]) -> Handler:
+            async def handle(request: web.Request) -> web.StreamResponse:
+                return await handler(self, request)
+
+            return handle
+
+        app.router.add_post("/v1/responses", bound(openai_api.responses))
+        app.router.add_post("/v1/chat/completions", bound(openai_api.chat_completions))
+        app.router.add_post("/v1/messages", bound(anthropic_api.messages))
+        app.router.add_post("/{version}/models/{target}", bound(gemini_api.generate_content))
         app.router.add_get("/_sim/stats", self._stats)
         app.router.add_post("/_sim/script", self._control_script)
         app.router.add_post("/_sim/reset", self._control_reset)
+        app.router.add_post("/_sim/cases", self._control_cases)
         return app
 
     async def _stats(self, _request: web.Request) -> web.Response:
@@ -167,8 +138,10 @@ class Simulator:
                 "max_in_flight": st.max_in_flight,
                 "paths": list(st.paths),
                 "models": list(st.models),
+                "rounds": list(st.rounds),
             }
-        return web.json_response({"stats": out, "scripts": {v: dataclasses.asdict(s) for v, s in self.scripts.items()}})
+        return web.json_response({"stats": out, "scripts": {v: dataclasses.asdict(s) for v, s in self.scripts.items()},
+                                  "cases": len(self.player.cases)})
 
     async def _control_script(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -185,8 +158,17 @@ class Simulator:
         self.reset()
         return web.json_response({"reset": True})
 
+    async def _control_cases(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            cases = list(load_cases()) if body.get("builtin") else parse_cases(body["cases"])
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            return web.json_response({"error": f"bad cases: {exc}"}, status=400)
+        self.load_cases(cases)
+        return web.json_response({"loaded": len(cases)})
+
     # --- shared behaviour ------------------------------------------------------------------------------------------
-    async def _gate(
+    async def gate(
         self, vendor: str, request: web.Request, key: str | None, prompt: str, model: str
     ) -> web.StreamResponse | None:
         """Records the call and waits the latency; the error response the script calls for, or None to answer."""
@@ -195,7 +177,7 @@ class Simulator:
         if status == 499:
             return web.Response(status=499)
         if status is not None:
-            return self._fail(vendor, status, key)
+            return self.fail(vendor, status, key)
         return None
 
     async def _behave(self, vendor: str, request: web.Request, key: str | None, prompt: str) -> int | None:
@@ -240,41 +222,27 @@ class Simulator:
             return None
         return script.error_status
 
-    def _text(self, vendor: str, prompt: str) -> str:
+    def reply(self, vendor: str, user: str, properties: list[str] | None) -> tuple[str, dict[str, Any] | None]:
+        """What ``vendor`` answers to ``user``: the text sent, and the structured object when the request asked for
+        one (by its schema's properties) and the script does not ignore it."""
         script = self.scripts[vendor]
         if script.empty:
-            return ""
-        if script.answer is not None:
-            answer = script.answer
-            if "VERDICT" in prompt and "VERDICT" not in answer:
-                answer = f"VERDICT: {script.verdict}\n{answer}"
-            return answer
-        return default_answer(prompt, script)
-
-    def _maybe_structured(self, vendor: str, text: str, requested: bool) -> str:
-        """The answer as the JSON object the request's schema asks for (unless scripted to ignore it)."""
-        if not requested or not text or self.scripts[vendor].ignore_format:
-            return text
+            return "", None
+        kind = round_of(properties)
+        self.stats[vendor].rounds.append(kind or "plain")
+        if kind is None or script.ignore_format:
+            return self.player.plain(script, user, vendor), None
+        data = self.player.structured(vendor, script, user, kind)
         self.stats[vendor].structured += 1
-        final = _MARKER_FINAL.findall(text)
-        verdict = _MARKER_VERDICT.findall(text)
-        body = _MARKER_VERDICT.sub("", _MARKER_FINAL.sub("", text)).strip()
-        return json.dumps(
-            {
-                "answer": body,
-                "final_answer": final[-1].strip() if final else "",
-                "verdict": verdict[-1].strip().lower() if verdict else "none",
-            },
-            ensure_ascii=False,
-        )
+        return json.dumps(data, ensure_ascii=False), data
 
-    def _tokens(self, vendor: str, prompt: str, text: str) -> tuple[int, int]:
+    def tokens(self, vendor: str, prompt: str, text: str) -> tuple[int, int]:
         script = self.scripts[vendor]
         inp = script.input_tokens if script.input_tokens is not None else max(1, len(prompt) // 4)
         out = script.output_tokens if script.output_tokens is not None else max(1, len(text) // 4)
         return inp, out
 
-    def _headers(self, vendor: str, status: int) -> dict[str, str]:
+    def headers(self, vendor: str, status: int) -> dict[str, str]:
         script = self.scripts[vendor]
         headers = {}
         if status in (429, 503, 529) and script.retry_after_s is not None:
@@ -283,279 +251,12 @@ class Simulator:
             headers["x-request-id" if vendor == "openai" else "request-id"] = f"req_{uuid.uuid4().hex[:16]}"
         return headers
 
-    def _fail(self, vendor: str, status: int, key: str | None) -> web.Response:
+    def fail(self, vendor: str, status: int, key: str | None) -> web.Response:
         self.stats[vendor].errors += 1
-        headers = self._headers(vendor, status)
         if vendor == "openai":
-            body = _openai_error(status, key)
+            body = openai_api.error_body(status, key)
         elif vendor == "anthropic":
-            body = _anthropic_error(status)
+            body = anthropic_api.error_body(status)
         else:
-            body = _gemini_error(status)
-        return web.json_response(body, status=status, headers=headers)
-
-    # --- vendors ---------------------------------------------------------------------------------------------------
-    async def _openai_responses(self, request: web.Request) -> web.StreamResponse:
-        key = _bearer(request)
-        data = await _json(request)
-        if data is None or "model" not in data:
-            return self._fail("openai", 400, key)
-        user = _openai_input_text(data.get("input"))
-        prompt = user + "\n" + str(data.get("instructions") or "")
-        refusal = await self._gate("openai", request, key, prompt, str(data["model"]))
-        if refusal is not None:
-            return refusal
-        text_format = (data.get("text") or {}).get("format") or {}
-        text = self._maybe_structured("openai", self._text("openai", user), text_format.get("type") == "json_schema")
-        inp, out = self._tokens("openai", prompt, text)
-        script = self.scripts["openai"]
-        self.stats["openai"].answered += 1
-        content = [{"type": "output_text", "text": text, "annotations": []}] if text else []
-        body = {
-            "id": f"resp_{uuid.uuid4().hex}",
-            "object": "response",
-            "created_at": int(time.time()),
-            "model": data["model"],
-            "status": "completed",
-            "error": None,
-            "incomplete_details": None,
-            "instructions": data.get("instructions"),
-            "metadata": {},
-            "parallel_tool_calls": True,
-            "temperature": 1.0,
-            "tool_choice": "auto",
-            "tools": [],
-            "top_p": 1.0,
-            "output": [
-                {
-                    "type": "message",
-                    "id": f"msg_{uuid.uuid4().hex}",
-                    "role": "assistant",
-                    "status": "completed",
-                    "content": content,
-                }
-            ],
-            "usage": {
-                "input_tokens": inp + script.cached_tokens,
-                "input_tokens_details": {"cached_tokens": script.cached_tokens},
-                "output_tokens": out + script.reasoning_tokens,
-                "output_tokens_details": {"reasoning_tokens": script.reasoning_tokens},
-                "total_tokens": inp + script.cached_tokens + out + script.reasoning_tokens,
-            },
-        }
-        return web.json_response(body, headers=self._headers("openai", 200))
-
-    async def _openai_chat(self, request: web.Request) -> web.StreamResponse:
-        key = _bearer(request)
-        data = await _json(request)
-        if data is None or "model" not in data or not isinstance(data.get("messages"), list):
-            return self._fail("openai", 400, key)
-        prompt = "\n".join(_content_text(m.get("content")) for m in data["messages"] if isinstance(m, dict))
-        user = "\n".join(
-            _content_text(m.get("content")) for m in data["messages"] if isinstance(m, dict) and m.get("role") == "user"
-        )
-        refusal = await self._gate("openai", request, key, prompt, str(data["model"]))
-        if refusal is not None:
-            return refusal
-        text = self._text("openai", user)
-        inp, out = self._tokens("openai", prompt, text)
-        script = self.scripts["openai"]
-        self.stats["openai"].answered += 1
-        body = {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": data["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": inp + script.cached_tokens,
-                "completion_tokens": out + script.reasoning_tokens,
-                "total_tokens": inp + script.cached_tokens + out + script.reasoning_tokens,
-                "prompt_tokens_details": {"cached_tokens": script.cached_tokens},
-                "completion_tokens_details": {"reasoning_tokens": script.reasoning_tokens},
-            },
-        }
-        return web.json_response(body, headers=self._headers("openai", 200))
-
-    async def _anthropic_messages(self, request: web.Request) -> web.StreamResponse:
-        key = request.headers.get("x-api-key") or _bearer(request)
-        data = await _json(request)
-        if data is None or "model" not in data or "max_tokens" not in data:
-            return self._fail("anthropic", 400, key)
-        system = data.get("system") or ""
-        system_text = system if isinstance(system, str) else " ".join(_content_text(b) for b in system)
-        prompt = "\n".join(_content_text(m.get("content")) for m in data.get("messages", []) if isinstance(m, dict))
-        user = prompt
-        prompt = f"{prompt}\n{system_text}"
-        refusal = await self._gate("anthropic", request, key, prompt, str(data["model"]))
-        if refusal is not None:
-            return refusal
-        text = self._text("anthropic", user)
-        inp, out = self._tokens("anthropic", prompt, text)
-        script = self.scripts["anthropic"]
-        self.stats["anthropic"].answered += 1
-        body = {
-            "id": f"msg_{uuid.uuid4().hex[:24]}",
-            "type": "message",
-            "role": "assistant",
-            "model": data["model"],
-            "content": [{"type": "text", "text": text}] if text else [],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": inp,
-                "output_tokens": out,
-                "cache_read_input_tokens": script.cached_tokens,
-                "cache_creation_input_tokens": 0,
-            },
-        }
-        return web.json_response(body, headers=self._headers("anthropic", 200))
-
-    async def _gemini(self, request: web.Request) -> web.StreamResponse:
-        target = request.match_info["target"]
-        model, _, action = target.partition(":")
-        if request.match_info["version"] not in ("v1", "v1beta") or action != "generateContent":
-            return web.json_response(_gemini_error(404), status=404)
-        key = request.headers.get("x-goog-api-key") or request.query.get("key")
-        data = await _json(request)
-        if data is None or not isinstance(data.get("contents"), list):
-            return self._fail("gemini", 400, key)
-        parts = []
-        for content in data["contents"]:
-            for part in content.get("parts", []) if isinstance(content, dict) else []:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    parts.append(part["text"])
-        user = "\n".join(parts)
-        system = data.get("systemInstruction") or data.get("system_instruction") or {}
-        for part in system.get("parts", []) if isinstance(system, dict) else []:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                parts.append(part["text"])
-        prompt = "\n".join(parts)
-        refusal = await self._gate("gemini", request, key, prompt, model)
-        if refusal is not None:
-            return refusal
-        generation = data.get("generationConfig") or {}
-        text = self._maybe_structured(
-            "gemini", self._text("gemini", user), generation.get("responseMimeType") == "application/json"
-        )
-        inp, out = self._tokens("gemini", prompt, text)
-        script = self.scripts["gemini"]
-        self.stats["gemini"].answered += 1
-        body = {
-            "candidates": [
-                {
-                    "content": {"role": "model", "parts": [{"text": text}] if text else []},
-                    "finishReason": "STOP",
-                    "index": 0,
-                }
-            ],
-            "usageMetadata": {
-                "promptTokenCount": inp + script.cached_tokens,
-                "candidatesTokenCount": out,
-                "thoughtsTokenCount": script.reasoning_tokens,
-                "cachedContentTokenCount": script.cached_tokens,
-                "totalTokenCount": inp + script.cached_tokens + out + script.reasoning_tokens,
-            },
-            "modelVersion": model,
-            "responseId": uuid.uuid4().hex[:20],
-        }
-        return web.json_response(body)
-
-
-def _bearer(request: web.Request) -> str | None:
-    auth = request.headers.get("Authorization", "")
-    return auth[7:].strip() or None if auth.lower().startswith("bearer ") else None
-
-
-async def _json(request: web.Request) -> dict[str, Any] | None:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(_content_text(c) for c in content)
-    if isinstance(content, dict):
-        return str(content.get("text") or _content_text(content.get("content")) or "")
-    return ""
-
-
-def _openai_input_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n".join(_content_text(item.get("content")) if isinstance(item, dict) else str(item) for item in value)
-    return ""
-
-
-_OPENAI_ERRORS = {
-    400: ("invalid_request_error", None, "Invalid request."),
-    401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided: {key}."),
-    403: (
-        "invalid_request_error",
-        "unsupported_country_region_territory",
-        "Country, region, or territory not supported.",
-    ),
-    404: ("invalid_request_error", "model_not_found", "The model does not exist."),
-    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again later."),
-    500: ("server_error", None, "The server had an error while processing your request."),
-    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
-}
-
-
-def _openai_error(status: int, key: str | None) -> dict[str, Any]:
-    kind, code, message = _OPENAI_ERRORS.get(status, ("server_error", None, "The server had an error."))
-    return {"error": {"message": message.format(key=key or "(none)"), "type": kind, "param": None, "code": code}}
-
-
-_ANTHROPIC_ERRORS = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-
-
-def _anthropic_error(status: int) -> dict[str, Any]:
-    kind = _ANTHROPIC_ERRORS.get(status, "api_error")
-    return {
-        "type": "error",
-        "error": {"type": kind, "message": kind.replace("_", " ").capitalize()},
-        "request_id": f"req_{uuid.uuid4().hex[:24]}",
-    }
-
-
-_GEMINI_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-    529: "UNAVAILABLE",
-}
-
-
-def _gemini_error(status: int) -> dict[str, Any]:
-    name = _GEMINI_STATUS.get(status, "INTERNAL")
-    return {"error": {"code": status, "message": f"Simulated {name.lower().replace('_', ' ')}.", "status": name}}
+            body = gemini_api.error_body(status)
+        return web.json_response(body, status=status, headers=self.headers(vendor, status))

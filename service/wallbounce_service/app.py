@@ -153,7 +153,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     clients = app[CLIENT_FACTORY]()
     pool = ProviderPool(clients, settings.providers, settings.prices, settings.retry, settings.cooldown, metrics)
     app[POOL] = pool
-    app[ANALYZER] = analyzer_mod.Analyzer(settings, pool, app[CACHES])
+    app[ANALYZER] = analyzer_mod.Analyzer(settings, pool)
     log.info(
         "service ready",
         extra={

@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from .consensus_config import ConsensusSettings
+
 ProviderName = Literal["openai", "gemini", "anthropic"]
 TaskType = Literal["basic", "premium", "critical"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = ("openai", "gemini", "anthropic")
@@ -94,17 +96,6 @@ class CooldownSettings(BaseModel):
     min_requests: int = Field(default=5, ge=1)
     window_s: float = Field(default=60.0, gt=0)
     cooldown_s: float = Field(default=5.0, ge=0)
-
-
-class ConsensusSettings(BaseModel):
-    """Weights of the three confidence signals and the thresholds used to cluster final answers."""
-
-    weight_agreement: float = Field(default=0.6, ge=0)
-    weight_similarity: float = Field(default=0.25, ge=0)
-    weight_verdict: float = Field(default=0.15, ge=0)
-    cluster_threshold: float = Field(default=0.35, ge=0, le=1)
-    similarity_saturation: float = Field(default=0.5, gt=0, le=1)
-    relevance_saturation: float = Field(default=0.5, gt=0, le=1)
 
 
 class CacheSettings(BaseModel):

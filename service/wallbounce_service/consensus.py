@@ -1,208 +1,247 @@
-"""The consensus engine: pure functions from the providers' answers (and the prompt) to scores and a chosen answer.
+"""The consensus engine: pure functions from structured answers and reviews to one evidence-based confidence.
 
-Surface similarity measures topic overlap, not stance, so ``confidence`` combines three signals:
+The formula (README, "Consensus"): for answers i with provider weights W_i (e_i = W_i, or 0 for an answer that
+merely copies one it reviewed), every pair gets an agreement s_ij in [0, 1] from the first source that decides it:
 
-(a) **agreement** — every provider ends its answer with a one-line ``FINAL:`` answer (parsed marker); the final
-    answers are clustered (single link: same stance and char n-gram cosine >= ``cluster_threshold``, or both open
-    with the same explicit yes/no), and agreement is the provider-weighted share of the largest cluster.
-    Stance is read from the final line: a leading yes/no (はい/いいえ) or negation words (not, never, ない, ません…).
-(b) **similarity** — mean pairwise char n-gram TF-IDF cosine of the full answers (language-agnostic: no word
-    splitting, so it works for Japanese), divided by ``similarity_saturation`` and capped at 1.
-(c) **verdict** — in bounce mode each reviewer states ``VERDICT: agree | partially | disagree`` on the previous
-    answer; the mean (1, 0.5, 0) is the signal. Absent in parallel mode.
+1. **typed comparison** of the canonical finals (``finals.compare``: booleans, numbers within tolerance with their
+   units, options, identical claim keys) — 1 or 0;
+2. the **trusted reviewers' direct verdicts** on each other (agree 1, partial ``partial_score``, disagree 0; the
+   lowest counts: a sycophant's agree never outvotes a dissent);
+3. a **trusted third reviewer** that judged both (agree+agree 1, agree+disagree 0, a partial 0.5);
+4. otherwise the pair is undecided and counts ``unjudged_pair_prior``.
 
-``confidence = (w_a·a + w_s·b + w_v·c) / (w_a + w_s + w_v)`` over the signals present (defaults 0.6 / 0.25 / 0.15);
-a single answer is capped at 0.5 (one voice is never a consensus).
-``coherence`` is the mean normalised similarity of the answers that agree with each other (of all pairs when no two
-agree); ``relevance`` is the mean share of the prompt's character trigrams that each answer covers, normalised by
-``relevance_saturation``. The chosen ``response`` is the member of the largest cluster most similar to the others.
+``support_i = Σ_{j≠i} e_j·s_ij / Σ_{j≠i} W_j`` (0 for two contradicting answers, 1/2 for two against one, 1 for
+agreement); ``topic = min_i factor(topicality_i)`` (lexical coverage of the question: the only use of lexical
+similarity); ``raw = max_i support_i × topic``; ``confidence = calibration.map(raw)``.
+
+A reviewer is **not trusted** (its verdicts weigh nothing) when it left the probe or its own answer unjudged, agreed
+with an answer and with that answer's negation (the probe), disagreed with its own answer (shown unmarked among the
+others), agreed with two answers whose typed finals contradict each other (its own included), gave a
+``revised_final`` copied from another answer instead of its own (capitulation), or copied the answer it reviewed.
+``coherence`` is the share of pairs decided by evidence (types or trusted reviewers), ``relevance`` the topic
+factor, ``agreement`` the provider-weight share backing the chosen answer (itself included).
 """
 
 from __future__ import annotations
 
-import math
-import re
-import unicodedata
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .config import ConsensusSettings
+from .calibration import Calibration
+from .calibration import load as load_calibration
+from .consensus_config import ConsensusSettings
+from .finals import compare, normalise_label
+from .lexical import containment, cosine, ngrams, relevance_of, trigram_set
+from .protocol import Item, ReviewOutput, StructuredAnswer
 
-_FINAL = re.compile(
-    r"^\s*[*#>\-\s]*(?:final(?:\s+answer)?|最終(?:回答|的な答え)?|結論)\s*[*]*\s*[:：]\s*(.+?)\s*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-_VERDICT = re.compile(r"^\s*[*#>\-\s]*(?:verdict|判定|評価)\s*[*]*\s*[:：]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s*")
+__all__ = ["Consensus", "ReviewRecord", "Vote", "build", "is_copy", "ngrams", "topicality"]
 
-_YES = re.compile(r"^(?:yes|yeah|correct|agreed?|はい|ええ|そうです|賛成)\b|^(?:はい|ええ|賛成)", re.IGNORECASE)
-_NO = re.compile(r"^(?:no|nope|never|いいえ|いや|反対)\b|^(?:いいえ|反対)", re.IGNORECASE)
-_NEGATION = re.compile(
-    r"\b(?:not|never|no|don't|do not|doesn't|shouldn't|should not|mustn't|must not|cannot|can't|avoid|without)\b"
-    r"|ない|ません|ぬ|べきでは|いけない|いけません|禁止|無効|避け|不要|しないで",
-    re.IGNORECASE,
-)
-
-VERDICT_SCORES = {"agree": 1.0, "partially": 0.5, "partial": 0.5, "disagree": 0.0}
-_VERDICT_WORDS = (
-    ("disagree", "disagree"),
-    ("partially", "partially"),
-    ("partial", "partially"),
-    ("agree", "agree"),
-    ("部分的", "partially"),
-    ("反対", "disagree"),
-    ("不同意", "disagree"),
-    ("同意", "agree"),
-    ("賛成", "agree"),
-)
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """One answer split into its body, one-line final answer and (bounce mode) verdict."""
-
-    body: str
-    final: str
-    verdict: str | None
-    has_marker: bool
+VERDICT_SCORE = {"agree": 1.0, "partial": 0.5, "disagree": 0.0}
 
 
 @dataclass(frozen=True)
 class Vote:
+    """One provider's (latest) answer."""
+
     provider: str
-    text: str
+    answer: StructuredAnswer
     weight: float = 1.0
+    independent: bool = True  # False: a copy of an answer it reviewed
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """A reviewer's output and the items it was shown (``Item.target``: the vote index shown, -1 when stale)."""
+
+    reviewer: int
+    items: tuple[Item, ...]
+    output: ReviewOutput
+    own_listed: bool  # cross-examination: the reviewer's own final was among the items
+
+
+@dataclass(frozen=True)
+class PairEvidence:
+    i: int
+    j: int
+    score: float
+    source: str  # typed | verdicts | third-party | prior
+
+
+@dataclass(frozen=True)
+class ReviewerTrust:
+    reviewer: int
+    trusted: bool
+    reason: str
 
 
 @dataclass(frozen=True)
 class Consensus:
     confidence: float
+    raw: float
+    support: float
     agreement: float
-    similarity: float
-    verdict_score: float | None
     coherence: float
     relevance: float
     clusters: list[list[int]]
     chosen: int
     response: str
+    final: str
     agreement_scores: list[float]
     reasoning: str
+    pairs: list[PairEvidence] = field(default_factory=list)
+    reviewers: list[ReviewerTrust] = field(default_factory=list)
+    topicality: list[float] = field(default_factory=list)
 
 
-def parse(text: str) -> Parsed:
-    """Body, final answer and verdict of one answer; without a ``FINAL:`` marker the last sentence stands in."""
-    finals = _FINAL.findall(text)
-    verdicts = _VERDICT.findall(text)
-    body = _VERDICT.sub("", _FINAL.sub("", text)).strip()
-    verdict = parse_verdict(verdicts[-1]) if verdicts else None
-    if finals:
-        return Parsed(body or finals[-1], finals[-1].strip(), verdict, True)
-    sentences = [s for s in _SENTENCE_END.split(body) if s.strip()]
-    return Parsed(body, sentences[-1].strip() if sentences else body, verdict, False)
+def topicality(
+    prompt: str, answer: StructuredAnswer, enough: float = 2.0, prompt_grams: set[str] | None = None
+) -> float:
+    """How much an answer is about the question: the larger of the share of its restated question found in the
+    prompt (a model that answers another question restates that other question) and the share of the question's
+    wording its text covers (answer, final and key claims together). Stops at the first that reaches ``enough``."""
+    grams = trigram_set(prompt) if prompt_grams is None else prompt_grams
+    restated = containment(answer.restated, grams) if answer.restated else 0.0
+    if restated >= enough:
+        return restated
+    covered = relevance_of(prompt, " ".join([answer.answer, answer.final.text, *answer.key_claims]), grams)
+    return max(covered, restated)
 
 
-def parse_verdict(raw: str) -> str | None:
-    lowered = raw.strip().lower()
-    for word, verdict in _VERDICT_WORDS:
-        if lowered.startswith(word) or (not lowered.isascii() and word in lowered):
-            return verdict
-    return None
+def is_copy(candidate: StructuredAnswer, reviewed: StructuredAnswer, settings: ConsensusSettings) -> bool:
+    """A reviewer's answer that reproduces the reviewed one, conclusion included (a dissent in copied words is not
+    a copy: it says something of its own)."""
+    same_final = compare(
+        candidate.final, reviewed.final, settings.number_rel_tolerance, settings.number_abs_tolerance
+    ) == 1.0 or normalise_label(candidate.final.text) == normalise_label(reviewed.final.text)
+    return same_final and cosine(candidate.answer, reviewed.answer) >= settings.copy_threshold
 
 
-def normalise(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"\s+", " ", text).strip()
+def _typed_matrix(votes: Sequence[Vote], settings: ConsensusSettings) -> list[list[float | None]]:
+    n = len(votes)
+    rel, abs_tol = settings.number_rel_tolerance, settings.number_abs_tolerance
+    m: list[list[float | None]] = [[1.0 if i == j else None for j in range(n)] for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            m[i][j] = m[j][i] = compare(votes[i].answer.final, votes[j].answer.final, rel, abs_tol)
+    return m
 
 
-def stance(final: str) -> tuple[int, bool]:
-    """(+1 | -1 | 0, explicit): an explicit leading yes/no, else -1 when negated, else 0 (no stance)."""
-    text = normalise(final).lstrip("*-#> \"'「『")
-    if _NO.match(text):
-        return -1, True
-    if _YES.match(text):
-        return (-1, False) if _NEGATION.search(text[3:]) else (1, True)
-    return (-1, False) if _NEGATION.search(text) else (0, False)
-
-
-def ngrams(text: str, sizes: Sequence[int] = (2, 3)) -> Counter[str]:
-    """Character n-grams of the normalised text (spaces kept as a boundary signal)."""
-    text = normalise(text)
-    grams: Counter[str] = Counter()
-    for n in sizes:
-        if len(text) < n:
-            if text:
-                grams[text] += 1
+def _verdicts_by_target(record: ReviewRecord) -> tuple[dict[int, str], dict[int, str]]:
+    """(verdict on each shown answer, verdict on the probe negating each answer) of one review."""
+    by_id = {item.id: item for item in record.items}
+    answers: dict[int, str] = {}
+    probes: dict[int, str] = {}
+    for review in record.output.reviews:
+        item = by_id.get(review.id)
+        if item is None or item.target < 0:
             continue
-        if n == 1:
-            grams.update(text)
-        else:  # zip of shifted copies: about a third faster than slicing in a generator
-            grams.update(map("".join, zip(*(text[k:] for k in range(n)), strict=False)))
-    return grams
+        (probes if item.probe else answers)[item.target] = review.verdict
+    return answers, probes
 
 
-def tfidf_cosines(texts: Sequence[str], sizes: Sequence[int] = (2, 3)) -> list[list[float]]:
-    """Pairwise cosine of char n-gram TF-IDF vectors (sublinear tf, smoothed IDF over the texts themselves)."""
-    counts = [ngrams(t, sizes) for t in texts]
-    n_docs = len(texts)
-    df: Counter[str] = Counter()
-    for c in counts:
-        df.update(c.keys())
-    idf_by_df = [math.log((1 + n_docs) / (1 + d)) + 1.0 for d in range(n_docs + 1)]
-    sublinear = [0.0] + [1 + math.log(tf) for tf in range(1, 64)]
-    vectors = [
-        {g: (sublinear[tf] if tf < 64 else 1 + math.log(tf)) * idf_by_df[df[g]] for g, tf in c.items()} for c in counts
-    ]
-    norms = [math.sqrt(sum(v * v for v in vec.values())) for vec in vectors]
-    matrix = [[1.0 if i == j else 0.0 for j in range(n_docs)] for i in range(n_docs)]
-    for i in range(n_docs):
-        for j in range(i + 1, n_docs):
-            a, b = vectors[i], vectors[j]
-            if len(a) > len(b):
-                a, b = b, a
-            dot = sum(w * b[g] for g, w in a.items() if g in b)
-            denom = norms[i] * norms[j]
-            matrix[i][j] = matrix[j][i] = dot / denom if denom else 0.0
-    return matrix
+def _trust(
+    record: ReviewRecord, votes: Sequence[Vote], typed: list[list[float | None]], settings: ConsensusSettings
+) -> ReviewerTrust:
+    k = record.reviewer
+    answers, probes = _verdicts_by_target(record)
+    if not votes[k].independent:
+        return ReviewerTrust(k, False, "its answer copies the one it reviewed")
+    if not answers:
+        return ReviewerTrust(k, False, "no usable verdicts")
+    shown_probes = {item.target for item in record.items if item.probe and item.target >= 0}
+    if shown_probes - set(probes) or (record.own_listed and k not in answers):
+        return ReviewerTrust(k, False, "left an answer it was shown unjudged")
+    for target, verdict in probes.items():
+        if verdict == "agree" and answers.get(target, "agree" if target == k else None) == "agree":
+            return ReviewerTrust(k, False, "agreed with an answer and with its negation")
+    if record.own_listed and answers.get(k) == "disagree":
+        return ReviewerTrust(k, False, "disagreed with its own answer")
+    agreed = [t for t, v in answers.items() if v == "agree"] + ([] if record.own_listed else [k])
+    for a in agreed:
+        for b in agreed:
+            if a < b and typed[a][b] == 0.0:
+                return ReviewerTrust(k, False, "agreed with answers whose typed finals contradict each other")
+    revised = record.output.revised_final
+    if revised and record.own_listed:
+        own = votes[k].answer.final.text
+        others = [votes[t].answer.final.text for t in answers if t != k and 0 <= t < len(votes)]
+        copied = any(_same_text(revised, o) and not _same_text(o, own) for o in others)
+        if copied and not _same_text(revised, own):
+            return ReviewerTrust(k, False, "capitulated: its revised final copies another answer's")
+    return ReviewerTrust(k, True, "consistent")
 
 
-def _trigram_set(text: str) -> set[str]:
-    compact = re.sub(r"[\W_]+", "", normalise(text))
-    if len(compact) < 3:
-        return {compact} if compact else set()
-    return {compact[i : i + 3] for i in range(len(compact) - 2)}
+def _same_text(a: str, b: str) -> bool:
+    return normalise_label(a) == normalise_label(b) or cosine(a, b) >= 0.9
 
 
-def relevance_of(prompt: str, answer: str) -> float:
-    """Share of the prompt's character trigrams (punctuation and spaces dropped) found in the answer."""
-    wanted = _trigram_set(prompt)
-    if not wanted:
-        return 1.0
-    return len(wanted & _trigram_set(answer)) / len(wanted)
+def _pair_evidence(
+    n: int,
+    typed: list[list[float | None]],
+    verdicts: dict[int, dict[int, str]],
+    settings: ConsensusSettings,
+) -> list[list[PairEvidence]]:
+    score = {**VERDICT_SCORE, "partial": settings.partial_score}
+    grid: list[list[PairEvidence]] = [[PairEvidence(i, j, 1.0, "self") for j in range(n)] for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            t = typed[i][j]
+            if t is not None:
+                ev = PairEvidence(i, j, t, "typed")
+            else:
+                direct = [score[v[x]] for r, x in ((i, j), (j, i)) if (v := verdicts.get(r)) and x in v]
+                third = []
+                for k, v in verdicts.items():
+                    if k in (i, j) or i not in v or j not in v:
+                        continue
+                    a, b = v[i], v[j]
+                    if a == "disagree" and b == "disagree":
+                        continue  # both wrong says nothing about each other
+                    third.append(1.0 if a == b == "agree" else 0.0 if "disagree" in (a, b) else score["partial"])
+                if direct:
+                    ev = PairEvidence(i, j, min(direct), "verdicts")
+                elif third:
+                    ev = PairEvidence(i, j, min(third), "third-party")
+                else:
+                    ev = PairEvidence(i, j, settings.unjudged_pair_prior, "prior")
+            grid[i][j] = ev
+            grid[j][i] = PairEvidence(j, i, ev.score, ev.source)
+    return grid
 
 
-def cluster(finals: Sequence[str], threshold: float) -> list[list[int]]:
-    """Single-link clusters of final answers: same stance and similar wording, or the same explicit yes/no."""
-    stances = [stance(f) for f in finals]
-    sims = tfidf_cosines(finals, sizes=(1, 2, 3)) if len(finals) > 1 else [[1.0]]
-    parent = list(range(len(finals)))
+def _trusted_verdicts(
+    reviews: Sequence[ReviewRecord], votes: Sequence[Vote], typed: list[list[float | None]], settings: ConsensusSettings
+) -> tuple[dict[int, ReviewerTrust], dict[int, dict[int, str]]]:
+    """Each reviewer's trust, and the verdicts of the trusted ones on the other answers (reviewer → answer →
+    verdict); a later record of the same reviewer replaces an earlier one."""
+    trust: dict[int, ReviewerTrust] = {}
+    verdicts: dict[int, dict[int, str]] = {}
+    for record in reviews:
+        verdict = _trust(record, votes, typed, settings)
+        trust[record.reviewer] = verdict
+        answers, _ = _verdicts_by_target(record)
+        if verdict.trusted:
+            verdicts[record.reviewer] = {t: v for t, v in answers.items() if t != record.reviewer}
+        else:
+            verdicts.pop(record.reviewer, None)
+    return trust, verdicts
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
 
-    for i in range(len(finals)):
-        for j in range(i + 1, len(finals)):
-            (si, ei), (sj, ej) = stances[i], stances[j]
-            if si and sj and si != sj:
-                continue  # opposite stances never agree, however similar the words
-            same = (ei and ej and si == sj) or sims[i][j] >= threshold
-            if same:
+def _clusters(n: int, grid: list[list[PairEvidence]]) -> list[list[int]]:
+    parent = list(range(n))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if grid[i][j].source != "prior" and grid[i][j].score >= 0.75:
                 parent[root(i)] = root(j)
     groups: dict[int, list[int]] = {}
-    for i in range(len(finals)):
+    for i in range(n):
         groups.setdefault(root(i), []).append(i)
     return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
 
@@ -211,82 +250,103 @@ def build(
     prompt: str,
     votes: Sequence[Vote],
     settings: ConsensusSettings,
-    verdicts: Sequence[str | None] = (),
+    reviews: Sequence[ReviewRecord] = (),
+    calibration: Calibration | None = None,
 ) -> Consensus:
-    """The consensus of ``votes`` (at least one); ``verdicts`` are the bounce reviewers' verdicts, if any."""
+    """The consensus of ``votes`` (at least one) given the reviews; see the module docstring for the formula."""
     if not votes:
         raise ValueError("no answers to build a consensus from")
-    parsed = [parse(v.text) for v in votes]
-    weights = [max(v.weight, 0.0) for v in votes]
-    total_weight = sum(weights) or 1.0
-    groups = cluster([p.final for p in parsed], settings.cluster_threshold)
-    best = max(groups, key=lambda g: (sum(weights[i] for i in g), len(g)))
-    agreement = sum(weights[i] for i in best) / total_weight
+    cal = calibration or load_calibration()
+    n = len(votes)
+    typed = _typed_matrix(votes, settings)
+    trust, verdicts = _trusted_verdicts(reviews, votes, typed, settings)
+    grid = _pair_evidence(n, typed, verdicts, settings)
+    nominal = [max(v.weight, 0.0) for v in votes]
+    effective = [w if v.independent else 0.0 for w, v in zip(nominal, votes, strict=True)]
 
-    sims = tfidf_cosines([p.body for p in parsed]) if len(parsed) > 1 else [[1.0]]
-    sat = settings.similarity_saturation
-    pairs = [(i, j) for i in range(len(parsed)) for j in range(i + 1, len(parsed))]
-    similarity = min(1.0, sum(sims[i][j] for i, j in pairs) / len(pairs) / sat) if pairs else 0.0
-    agreeing_pairs = [(i, j) for g in groups for i in g for j in g if i < j]
-    coherence_pairs = agreeing_pairs or pairs
-    coherence = (
-        min(1.0, sum(sims[i][j] for i, j in coherence_pairs) / len(coherence_pairs) / sat) if coherence_pairs else 1.0
-    )
-    relevance = min(
-        1.0, sum(relevance_of(prompt, p.body) for p in parsed) / len(parsed) / settings.relevance_saturation
-    )
+    def support(i: int) -> float:
+        others = sum(nominal[j] for j in range(n) if j != i)
+        return sum(effective[j] * grid[i][j].score for j in range(n) if j != i) / others if others else 0.0
 
-    given = [VERDICT_SCORES[v] for v in verdicts if v is not None and v in VERDICT_SCORES]
-    verdict_score = sum(given) / len(given) if given else None
-
-    signals = [(settings.weight_agreement, agreement), (settings.weight_similarity, similarity)]
-    if verdict_score is not None:
-        signals.append((settings.weight_verdict, verdict_score))
-    denom = sum(w for w, _ in signals) or 1.0
-    confidence = sum(w * s for w, s in signals) / denom
-    if len(votes) < 2:
-        confidence = min(confidence, 0.5)
-        agreement = min(agreement, 0.5)
-
-    def centrality(i: int) -> float:
-        others = [sims[i][j] for j in best if j != i]
-        return sum(others) / len(others) if others else 0.0
-
-    chosen = max(best, key=lambda i: (centrality(i), weights[i], -i))
-    agreement_scores = []
-    for i in range(len(votes)):
-        mine = next(g for g in groups if i in g)
-        agreement_scores.append(
-            round(sum(weights[j] for j in mine if j != i) / (total_weight - weights[i]), 4)
-            if len(votes) > 1 and total_weight > weights[i]
-            else 0.0
-        )
-
-    names = [v.provider for v in votes]
-    parts = [
-        f"{len(votes)} provider(s) answered ({', '.join(names)}).",
-        f"Their one-line final answers fell into {len(groups)} group(s); the largest holds "
-        f"{', '.join(names[i] for i in best)} ({agreement:.0%} of the provider weight), final answer: "
-        f'"{parsed[best[0]].final[:160]}".',
-        f"Mean similarity of the full answers: {similarity:.2f} (normalised).",
+    candidates = [i for i in range(n) if votes[i].independent] or list(range(n))
+    supports = [support(i) for i in range(n)]
+    chosen = max(candidates, key=lambda i: (supports[i], nominal[i], -i))
+    prompt_grams = trigram_set(prompt)
+    topics = [topicality(prompt, v.answer, cal.drift_high, prompt_grams) for v in votes]
+    topic = min(cal.topic_factor(t) for t in topics)
+    best = supports[chosen] if n > 1 else 0.0
+    raw = best * topic
+    confidence = cal.map(raw)
+    total = sum(nominal) or 1.0
+    agreement = (effective[chosen] + sum(effective[j] * grid[chosen][j].score for j in range(n) if j != chosen)) / total
+    pairs = [grid[i][j] for i in range(n) for j in range(i + 1, n)]
+    decided = [p for p in pairs if p.source != "prior"]
+    coherence = len(decided) / len(pairs) if pairs else 0.0
+    agreement_scores = [
+        round(sum(effective[j] * grid[i][j].score for j in range(n) if j != i) / (total - nominal[i]), 4)
+        if n > 1 and total > nominal[i]
+        else 0.0
+        for i in range(n)
     ]
-    if verdict_score is not None:
-        parts.append(f"Reviewers' verdicts on the previous answers score {verdict_score:.2f}.")
-    parts.append(
-        f"Returned {names[chosen]}'s answer, the most central of the largest group; confidence {confidence:.2f} "
-        f"combines agreement, similarity{' and verdicts' if verdict_score is not None else ''}."
-    )
-    response = _VERDICT.sub("", votes[chosen].text).strip()
+    clusters = _clusters(n, grid)
+    reasoning = _reasoning(votes, chosen, clusters, pairs, list(trust.values()), topics, topic, best, raw, confidence,
+                           agreement)
+    answer = votes[chosen].answer
     return Consensus(
         confidence=round(confidence, 4),
-        agreement=round(agreement, 4),
-        similarity=round(similarity, 4),
-        verdict_score=None if verdict_score is None else round(verdict_score, 4),
+        raw=round(raw, 4),
+        support=round(best, 4),
+        agreement=round(min(1.0, agreement), 4),
         coherence=round(coherence, 4),
-        relevance=round(relevance, 4),
-        clusters=groups,
+        relevance=round(topic, 4),
+        clusters=clusters,
         chosen=chosen,
-        response=response,
+        response=f"{answer.answer}\n\nFINAL: {answer.final.text}" if answer.final.text else answer.answer,
+        final=answer.final.text,
         agreement_scores=agreement_scores,
-        reasoning=" ".join(parts),
+        reasoning=reasoning,
+        pairs=pairs,
+        reviewers=sorted(trust.values(), key=lambda t: t.reviewer),
+        topicality=[round(t, 4) for t in topics],
     )
+
+
+def _reasoning(
+    votes: Sequence[Vote],
+    chosen: int,
+    clusters: list[list[int]],
+    pairs: list[PairEvidence],
+    trust: list[ReviewerTrust],
+    topics: list[float],
+    topic: float,
+    support: float,
+    raw: float,
+    confidence: float,
+    agreement: float,
+) -> str:
+    names = [v.provider for v in votes]
+    counts = {s: sum(1 for p in pairs if p.source == s) for s in ("typed", "verdicts", "third-party", "prior")}
+    backing = [names[j] for j in range(len(votes)) if j != chosen and any(
+        p.score >= 0.75 and p.source != "prior" and chosen in (p.i, p.j) and j in (p.i, p.j) for p in pairs)]
+    parts = [
+        f"{len(votes)} provider(s) answered ({', '.join(names)}).",
+        f"Their canonical final answers fell into {len(clusters)} group(s); returned {names[chosen]}'s "
+        f'"{votes[chosen].answer.final.text[:160]}", backed by {", ".join(backing) or "no other provider"} '
+        f"({agreement:.0%} of the provider weight).",
+        f"Evidence per pair: {counts['typed']} compared by type, {counts['verdicts']} by the reviewers' verdicts, "
+        f"{counts['third-party']} by a third reviewer's verdicts, {counts['prior']} undecided.",
+    ]
+    copies = [names[i] for i, v in enumerate(votes) if not v.independent]
+    if copies:
+        parts.append(f"Not independent (copied the answer reviewed): {', '.join(copies)}.")
+    if trust:
+        parts.append("Reviewers: " + "; ".join(
+            f"{names[t.reviewer]} {'trusted' if t.trusted else 'not trusted (' + t.reason + ')'}" for t in trust
+        ) + ".")
+    off = [names[i] for i, t in enumerate(topics) if t < 1 and topic < 1]
+    parts.append(
+        "Every answer is on topic." if topic >= 1 else f"Topic drift: {', '.join(off)} cover little of the question "
+        f"(topic factor {topic:.2f})."
+    )
+    parts.append(f"Confidence {confidence:.2f} = calibrated(support {support:.2f} × topic {topic:.2f} = {raw:.2f}).")
+    return " ".join(parts)

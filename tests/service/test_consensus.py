@@ -1,144 +1,295 @@
-"""The consensus engine's three signals, in English and Japanese: agreement rises, contradiction and off-topic fall."""
+"""The consensus engine's pure core: typed finals, reviewer trust, the evidence formula, drift, the calibration.
+
+Every pair here is one a hostile evaluator would try: negations far from the start, "not unsafe", numbers in other
+units, Japanese negation forms, a reviewer that agrees with everything, one that copies the answer it reviews.
+"""
 
 from __future__ import annotations
 
-import time
+import itertools
+import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wallbounce_service import calibration as cal_mod
 from wallbounce_service import consensus as c
-from wallbounce_service.config import ConsensusSettings
+from wallbounce_service import protocol
+from wallbounce_service.consensus_config import ConsensusSettings
+from wallbounce_service.finals import Final, compare
+from wallbounce_service.protocol import Item, Review, ReviewOutput, StructuredAnswer
 
 S = ConsensusSettings()
-
-EN_PROMPT = "Should I enable HTTP keep-alive on the load balancer in front of our API?"
-EN = {
-    "a": "Enabling HTTP keep-alive on the load balancer reuses TCP connections and cuts handshake latency for the "
-    "API.\nFINAL: Yes, enable keep-alive on the load balancer.",
-    "agree": "Keep-alive lets the load balancer reuse connections to the API, which lowers latency and the CPU "
-    "spent on TLS handshakes.\nFINAL: Yes, turn keep-alive on.",
-    "contradict": "Keep-alive on the load balancer holds idle connections open to the API and can exhaust "
-    "sockets; it is risky.\nFINAL: No, never enable keep-alive on the load balancer.",
-    "off": "The capital of France is Paris, a city famous for its museums and the cafes along the Seine.\n"
-    "FINAL: Paris is the capital of France.",
-}
-JA_PROMPT = "ロードバランサーでHTTPキープアライブを有効にすべきですか？"
-JA = {
-    "a": "ロードバランサーでキープアライブを有効にすると、TCP接続が再利用され、APIのハンドシェイク遅延が減ります。"
-    "\n最終回答: はい、キープアライブを有効にしてください。",
-    "agree": "キープアライブにより接続を使い回せるので、TLSハンドシェイクのCPU負荷と遅延が下がります。"
-    "\n最終回答: はい、有効にするべきです。",
-    "contradict": "キープアライブはアイドル接続を保持し、ソケットを枯渇させる危険があります。"
-    "\n最終回答: いいえ、絶対に有効にしないでください。",
-    "off": "フランスの首都はパリで、美術館やセーヌ川沿いのカフェで有名です。\n最終回答: フランスの首都はパリです。",
-}
+CAL = cal_mod.load()
+Q = "Is it safe to expose the Redis port of our cache to the internet?"
 
 
-def score(prompt: str, *texts: str, verdicts: tuple[str | None, ...] = ()) -> c.Consensus:
-    return c.build(prompt, [c.Vote(f"p{i}", t) for i, t in enumerate(texts)], S, verdicts)
+def ans(kind: str, value: str, text: str, unit: str = "", body: str = "", restated: str = Q) -> StructuredAnswer:
+    final = Final.of({"kind": kind, "value": value, "unit": unit, "text": text})
+    return StructuredAnswer(body or f"About the Redis port of our cache and the internet: {text}", final, (text,),
+                            True, restated)
 
 
-@pytest.mark.parametrize(("prompt", "answers"), [(EN_PROMPT, EN), (JA_PROMPT, JA)], ids=["english", "japanese"])
-def test_confidence_rises_for_agreement_and_falls_for_contradiction_and_off_topic(
-    prompt: str, answers: dict[str, str]
-) -> None:
-    agree = score(prompt, answers["a"], answers["agree"])
-    contradict = score(prompt, answers["a"], answers["contradict"])
-    off = score(prompt, answers["a"], answers["off"])
-    assert agree.agreement == 1.0
-    assert contradict.agreement == 0.5 and off.agreement == 0.5
-    assert agree.confidence >= 0.7, agree
-    assert contradict.confidence < 0.7 and off.confidence < 0.7
-    assert agree.confidence - contradict.confidence >= 0.15
-    assert agree.confidence - off.confidence >= 0.15
-    # relevance falls when an answer is about something else
-    assert off.relevance < agree.relevance
-    # a third agreeing provider restores a majority: confidence rises again over the contradicted pair
-    majority = score(prompt, answers["a"], answers["agree"], answers["contradict"])
-    assert contradict.confidence < majority.confidence < agree.confidence
-    assert majority.clusters[0] == [0, 1]
-    assert majority.chosen in (0, 1)
+def votes(*answers: StructuredAnswer) -> list[c.Vote]:
+    return [c.Vote(f"p{i}", a) for i, a in enumerate(answers)]
 
 
-def test_surface_similarity_alone_cannot_tell_contradiction_from_agreement() -> None:
-    """Why the final-answer signal exists: the contradicting text is as similar as the agreeing one."""
-    sims_agree = c.tfidf_cosines([EN["a"], EN["agree"]])[0][1]
-    sims_contra = c.tfidf_cosines([EN["a"], EN["contradict"]])[0][1]
-    assert abs(sims_agree - sims_contra) < 0.2
-    assert c.tfidf_cosines([EN["a"], EN["off"]])[0][1] < min(sims_agree, sims_contra)
+def cross(reviewer: int, vs: list[c.Vote], verdicts: dict[int, str], probe: str, revised: str = "") -> c.ReviewRecord:
+    """A cross-examination record: verdicts on every answer (by vote index) and on the probe negating its own."""
+    items = [Item(f"R{j}", j, False) for j in range(len(vs))] + [Item("RP", reviewer, True)]
+    reviews = [Review(f"R{j}", v) for j, v in verdicts.items()] + [Review("RP", probe)]  # type: ignore[arg-type]
+    output = ReviewOutput(tuple(reviews), revised or vs[reviewer].answer.final.text)
+    return c.ReviewRecord(reviewer, tuple(items), output, own_listed=True)
 
 
-def test_reviewer_verdicts_move_confidence_in_bounce_mode() -> None:
-    agreed = score(EN_PROMPT, EN["a"], EN["agree"], verdicts=("agree",))
-    disputed = score(EN_PROMPT, EN["a"], EN["agree"], verdicts=("disagree",))
-    assert agreed.verdict_score == 1.0 and disputed.verdict_score == 0.0
-    assert agreed.confidence > disputed.confidence
-    assert "verdicts" in disputed.reasoning
+def honest_records(vs: list[c.Vote], same: list[list[int]]) -> list[c.ReviewRecord]:
+    """Every provider judges honestly: agree inside its group, disagree outside, disagree with its own negation."""
+    group = {i: n for n, g in enumerate(same) for i in g}
+    return [cross(k, vs, {j: "agree" if group[j] == group[k] else "disagree" for j in range(len(vs))}, "disagree")
+            for k in range(len(vs))]
 
 
-def test_weights_decide_the_majority() -> None:
-    votes = [c.Vote("heavy", EN["contradict"], 3.0), c.Vote("a", EN["a"], 1.0), c.Vote("b", EN["agree"], 1.0)]
-    result = c.build(EN_PROMPT, votes, S)
-    assert result.chosen == 0
-    assert result.agreement == pytest.approx(0.6)
-
-
-def test_single_answer_is_never_a_confident_consensus() -> None:
-    result = score(EN_PROMPT, EN["a"])
-    assert result.confidence <= 0.5 and result.agreement <= 0.5
-
-
-def test_parse_markers_and_fallback() -> None:
-    parsed = c.parse("VERDICT: disagree - wrong\nBody text here.\nFINAL: No, keep it off.")
-    assert parsed == c.Parsed("Body text here.", "No, keep it off.", "disagree", True)
-    ja = c.parse("判定: 同意\n本文です。\n結論：はい、そうです。")
-    assert ja.final == "はい、そうです。" and ja.verdict == "agree"
-    assert c.parse("判定: 部分的に同意\nx\nFINAL: y").verdict == "partially"
-    unmarked = c.parse("First sentence. The last sentence is the answer.")
-    assert unmarked.final == "The last sentence is the answer." and not unmarked.has_marker
+# --- typed finals ----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("final", "expected"),
+    ("a", "b", "expected"),
     [
-        ("Yes, enable it.", 1),
-        ("No, never enable it.", -1),
-        ("Do not enable it.", -1),
-        ("Enable it.", 0),
-        ("はい、有効にしてください。", 1),
-        ("いいえ、有効にしないでください。", -1),
-        ("有効にするべきではありません。", -1),
+        (("boolean", "yes", ""), ("boolean", "はい", ""), 1.0),
+        (("boolean", "yes", ""), ("boolean", "no", ""), 0.0),
+        (("boolean", "true", ""), ("boolean", "いいえ", ""), 0.0),
+        (("number", "42", "ms"), ("number", "0.042", "s"), 1.0),
+        (("number", "42", "ms"), ("number", "42", "s"), 0.0),
+        (("number", "30", "min"), ("number", "30", "days"), 0.0),
+        (("number", "30", "分"), ("number", "0.5", "時間"), 1.0),
+        (("number", "1", "GiB"), ("number", "1024", "MiB"), 1.0),
+        (("number", "1", "GB"), ("number", "1", "GiB"), 0.0),  # 7 % apart: not within the 2 % tolerance
+        (("number", "1", "MB"), ("number", "8", "Mb"), 1.0),  # bytes and bits are told apart by case
+        (("number", "5", "%"), ("number", "0.05", ""), 1.0),
+        (("number", "5", "%"), ("number", "5", ""), 1.0),  # a bare number against a percent: either reading
+        (("number", "100", "ms"), ("number", "100", "MB"), 0.0),  # different dimensions
+        (("number", "3", "requests"), ("number", "3", "request"), 1.0),
+        (("number", "3", "widgets"), ("number", "3", "gadgets"), None),  # unknown units: the reviewers decide
+        (("number", "1,000", ""), ("number", "1000.4", ""), 1.0),
+        (("number", "１０", "秒"), ("number", "10", "s"), 1.0),  # full-width digits
+        (("option", "The PostgreSQL", ""), ("option", "postgresql", ""), 1.0),
+        (("option", "increase", ""), ("option", "decrease", ""), 0.0),
+        (("claim", "429 too many requests", ""), ("claim", "429 Too Many Requests.", ""), 1.0),
+        (("claim", "safe", ""), ("claim", "not unsafe", ""), None),  # never read lexically: reviewers decide
+        (("claim", "", ""), ("claim", "", ""), None),
+        (("boolean", "yes", ""), ("claim", "it is safe", ""), None),  # mixed kinds: reviewers decide
     ],
 )
-def test_stance(final: str, expected: int) -> None:
-    assert c.stance(final)[0] == expected
+def test_typed_comparison(a: tuple[str, str, str], b: tuple[str, str, str], expected: float | None) -> None:
+    fa = Final.of({"kind": a[0], "value": a[1], "unit": a[2], "text": "t"})
+    fb = Final.of({"kind": b[0], "value": b[1], "unit": b[2], "text": "t"})
+    assert compare(fa, fb) == expected
+    assert compare(fb, fa) == expected
 
 
-def test_the_chosen_response_is_the_most_central_of_the_majority() -> None:
-    third = EN["a"].replace("reuses TCP connections", "reuses TCP connections to the API")
-    result = score(EN_PROMPT, EN["agree"], EN["a"], third, EN["off"])
-    assert result.chosen in (1, 2)
-    assert "FINAL" in result.response
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"kind": "boolean", "value": "maybe", "unit": "", "text": "Maybe."},
+        {"kind": "number", "value": "about forty", "unit": "", "text": "About forty."},
+        {"kind": "number", "value": "nan", "unit": "", "text": "NaN"},
+        {"kind": "option", "value": "  ", "unit": "", "text": "Something."},
+        {"kind": "tensor", "value": "1", "unit": "", "text": "One."},
+        "Yes.",
+    ],
+)
+def test_a_malformed_typed_final_becomes_a_claim_for_the_reviewers(raw: object) -> None:
+    assert Final.of(raw).kind == "claim"
 
 
-def test_consensus_of_three_2kb_answers_is_fast() -> None:
-    base = EN["a"] + " " + EN["agree"] + " " + EN["contradict"]
-    answers = [(base * 6)[:2048], (EN["agree"] * 12)[:2048], (JA["a"] * 20)[:2048]]
-    c.build(EN_PROMPT, [c.Vote(str(i), t) for i, t in enumerate(answers)], S)  # warm up
-    start = time.perf_counter()
-    for _ in range(5):
-        c.build(EN_PROMPT, [c.Vote(str(i), t) for i, t in enumerate(answers)], S)
-    per_call_ms = (time.perf_counter() - start) / 5 * 1000
-    assert per_call_ms < 50  # the benchmark reports the real figure; this guards against a quadratic blow-up
+# --- the evidence formula ------------------------------------------------------------------------------------------
+
+
+def test_typed_contradiction_is_below_the_rollback_line_whatever_the_wording() -> None:
+    long_body = "Redis authentication, TLS, protected mode and firewall rules all matter here. " * 25
+    safe = ans("boolean", "yes", "It is safe.", body=long_body + "So it is safe.")
+    unsafe = ans("boolean", "no", "It is, all things considered and after a long analysis, not safe.",
+                 body=long_body + "So it is not safe.")
+    result = c.build(Q, votes(safe, unsafe), S)
+    assert result.raw == 0.0 and result.confidence < 0.6 and result.agreement == 0.5
+    assert result.pairs[0].source == "typed"
+    assert "fell into 2 group(s)" in result.reasoning
+
+
+def test_typed_agreement_is_promotable_and_two_against_one_holds() -> None:
+    yes1, yes2 = ans("boolean", "yes", "Yes, it is safe."), ans("boolean", "はい", "はい、安全です。")
+    no = ans("boolean", "no", "No.")
+    agree = c.build(Q, votes(yes1, yes2), S)
+    split = c.build(Q, votes(yes1, yes2, no), S)
+    assert agree.confidence >= 0.7 and agree.coherence == 1.0
+    assert 0.6 <= split.confidence < 0.7, split  # two against one: hold, neither promote nor roll back
+    assert split.agreement == pytest.approx(2 / 3, abs=1e-3) and split.chosen in (0, 1)
+
+
+def test_free_text_needs_reviewers_and_their_verdicts_decide() -> None:
+    a = ans("claim", "safe to restart one at a time", "It is safe to restart the nodes one at a time.")
+    b = ans("claim", "not unsafe if each rejoins", "It is not unsafe, provided each node rejoins first.")
+    vs = votes(a, b)
+    unjudged = c.build(Q, vs, S)
+    assert unjudged.pairs[0].source == "prior" and unjudged.confidence < 0.6 and unjudged.coherence == 0.0
+    agreed = c.build(Q, vs, S, honest_records(vs, [[0, 1]]))
+    assert agreed.pairs[0].source == "verdicts" and agreed.confidence >= 0.7
+    disputed = c.build(Q, vs, S, honest_records(vs, [[0], [1]]))
+    assert disputed.confidence < 0.6
+
+
+def test_one_dissent_outweighs_a_sycophants_agree() -> None:
+    vs = votes(ans("claim", "use md5 with salt", "Use MD5 with a salt."),
+               ans("claim", "argon2id", "Never use MD5; use Argon2id."))
+    sycophant = cross(0, vs, {0: "agree", 1: "agree"}, "disagree")
+    honest = cross(1, vs, {0: "disagree", 1: "agree"}, "disagree")
+    result = c.build(Q, vs, S, [sycophant, honest])
+    assert all(t.trusted for t in result.reviewers)
+    assert result.pairs[0].score == 0.0 and result.confidence < 0.6
+
+
+def test_a_reviewer_that_agrees_with_everything_weighs_nothing() -> None:
+    vs = votes(ans("claim", "use md5 with salt", "Use MD5 with a salt."),
+               ans("claim", "argon2id", "Never use MD5; use Argon2id."))
+    blind = [cross(k, vs, {0: "agree", 1: "agree"}, "agree") for k in range(2)]
+    result = c.build(Q, vs, S, blind)
+    assert [t.trusted for t in result.reviewers] == [False, False]
+    assert "negation" in result.reviewers[0].reason
+    assert result.pairs[0].source == "prior" and result.confidence < 0.6
+
+
+def test_a_reviewer_that_skips_the_probe_or_its_own_answer_weighs_nothing() -> None:
+    vs = votes(ans("claim", "use md5 with salt", "Use MD5 with a salt."),
+               ans("claim", "argon2id", "Never use MD5; use Argon2id."))
+    full = cross(0, vs, {0: "agree", 1: "agree"}, "disagree")
+    no_probe = c.ReviewRecord(0, full.items, ReviewOutput(full.output.reviews[:-1], full.output.revised_final), True)
+    no_own = c.ReviewRecord(0, full.items, ReviewOutput(full.output.reviews[1:], full.output.revised_final), True)
+    for record in (no_probe, no_own):
+        result = c.build(Q, vs, S, [record])
+        assert not result.reviewers[0].trusted and "unjudged" in result.reviewers[0].reason
+        assert result.confidence < 0.6
+
+
+def test_a_reviewer_agreeing_with_typed_contradictions_weighs_nothing() -> None:
+    # the third answer is free text; the reviewer agrees with the yes and the no alike: uninformative
+    vs = votes(ans("boolean", "yes", "Yes."), ans("boolean", "no", "No."), ans("claim", "", "It depends."))
+    confused = cross(2, vs, {0: "agree", 1: "agree", 2: "agree"}, "disagree")
+    result = c.build(Q, vs, S, [confused])
+    assert not result.reviewers[0].trusted and "contradict" in result.reviewers[0].reason
+    assert result.confidence < 0.6
+
+
+def test_a_capitulating_reviewer_weighs_nothing() -> None:
+    a = ans("claim", "shrink the pool", "Shrink the connection pool.")
+    b = ans("claim", "grow the pool", "Grow the connection pool.")
+    vs = votes(a, b)
+    # it adopts the other answer: disagrees with its own, and its revised final copies the other's
+    turncoat = cross(1, vs, {0: "agree", 1: "disagree"}, "agree", revised="Shrink the connection pool.")
+    copier = cross(0, vs, {0: "agree", 1: "agree"}, "disagree", revised="Grow the connection pool.")
+    result = c.build(Q, vs, S, [copier, turncoat])
+    reasons = {t.reviewer: t.reason for t in result.reviewers}
+    assert "capitulated" in reasons[0] and "own answer" in reasons[1]
+    assert result.confidence < 0.6
+
+
+def test_a_copied_answer_is_not_an_independent_vote() -> None:
+    original = ans("boolean", "yes", "Yes, it is safe.", body="Behind a password Redis is fine on the internet.")
+    vs = [c.Vote("a", original), c.Vote("b", original, independent=False)]
+    result = c.build(Q, vs, S)
+    assert result.support == 0.0 and result.confidence < 0.6 and result.chosen == 0
+    assert "copied" in result.reasoning
+    assert c.is_copy(original, original, S)
+    changed = StructuredAnswer(original.answer, Final.of({"kind": "boolean", "value": "no", "text": "No."}))
+    assert not c.is_copy(changed, original, S)  # the same words with another conclusion say something of their own
+
+
+def test_a_third_reviewer_decides_a_pair_the_two_did_not() -> None:
+    vs = votes(ans("claim", "a", "Answer A."), ans("claim", "b", "Answer B."), ans("claim", "c", "Answer C."))
+    judge = cross(2, vs, {0: "agree", 1: "agree", 2: "agree"}, "disagree")
+    result = c.build(Q, vs, S, [judge])
+    pair01 = next(p for p in result.pairs if (p.i, p.j) == (0, 1))
+    assert pair01.source == "third-party" and pair01.score == 1.0
+
+
+def test_drift_is_caught_even_when_the_typed_finals_agree() -> None:
+    on = ans("boolean", "yes", "Yes.")
+    off = ans("boolean", "yes", "Yes, rotate the credentials every 90 days.",
+              body="Rotating database credentials every 90 days limits a leak; automate it.",
+              restated="Should we rotate the database credentials every 90 days?")
+    result = c.build(Q, votes(on, off), S)
+    assert result.pairs[0].score == 1.0 and result.relevance == 0.0
+    assert result.confidence < 0.5 and "drift" in result.reasoning
+
+
+def test_a_paraphrased_restatement_is_on_topic() -> None:
+    a = ans("boolean", "no", "No.", restated="Whether the cache's Redis port may be exposed to the internet safely.")
+    b = ans("boolean", "no", "No.", restated="Can we safely expose our Redis cache port to the internet?")
+    result = c.build(Q, votes(a, b), S)
+    assert result.relevance == 1.0 and result.confidence >= 0.7
+
+
+def test_japanese_negation_forms_are_left_to_types_and_reviewers() -> None:
+    q = "本番のデータベースで管理者ユーザーをアプリ接続に使ってよいですか？"
+    a = ans("claim", "使わない", "管理者ユーザーを使わないでください。", restated=q)
+    b = ans("claim", "使用するべきではない", "管理者ユーザーを使用するべきではありません。", restated=q)
+    vs = votes(a, b)
+    assert c.build(q, vs, S).confidence < 0.6  # no lexical stance reading: without reviewers, undecided
+    assert c.build(q, vs, S, honest_records(vs, [[0, 1]])).confidence >= 0.7
+    ok = ans("boolean", "はい", "はい、使って構いません。", restated=q)
+    not_ok = ans("boolean", "いいえ", "安全とは言えません。", restated=q)
+    assert c.build(q, votes(ok, not_ok), S).confidence < 0.6
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(min_size=1, max_size=200), min_size=1, max_size=4), st.text(min_size=1, max_size=100))
-def test_scores_stay_in_range_for_any_text(texts: list[str], prompt: str) -> None:
-    result = score(prompt, *texts)
-    for value in (result.confidence, result.agreement, result.similarity, result.coherence, result.relevance):
-        assert 0.0 <= value <= 1.0
-    assert 0 <= result.chosen < len(texts)
-    assert sorted(i for g in result.clusters for i in g) == list(range(len(texts)))
+@given(
+    kinds=st.lists(st.sampled_from(["yes", "no", "42 ms", "0.042 s", "7 s", "free"]), min_size=2, max_size=3),
+    weights=st.lists(st.floats(min_value=0.1, max_value=3.0), min_size=3, max_size=3),
+)
+def test_confidence_is_bounded_and_independent_of_the_order_of_answers(kinds: list[str], weights: list[float]) -> None:
+    def answer(k: str) -> StructuredAnswer:
+        if k in ("yes", "no"):
+            return ans("boolean", k, k.capitalize() + ".")
+        if k == "free":
+            return ans("claim", "", "It depends on the firewall.")
+        value, unit = k.split()
+        return ans("number", value, k, unit)
+
+    vs = [c.Vote(f"p{i}", answer(k), weights[i]) for i, k in enumerate(kinds)]
+    results = {round(c.build(Q, list(p), S).confidence, 6) for p in itertools.permutations(vs)}
+    assert len(results) == 1
+    (confidence,) = results
+    assert 0.0 <= confidence <= 1.0
+
+
+# --- calibration ---------------------------------------------------------------------------------------------------
+
+
+def test_the_shipped_calibration_is_monotone_and_puts_the_lines_where_the_gates_expect() -> None:
+    data = json.loads(cal_mod.CALIBRATION_FILE.read_text())
+    assert data["fitted_on"] and len(data["raw"]) == len(data["confidence"]) >= 2
+    xs = [i / 100 for i in range(101)]
+    ys = [CAL.map(x) for x in xs]
+    assert all(a <= b for a, b in itertools.pairwise(ys))
+    assert CAL.map(0.0) < 0.6 <= 0.7 <= CAL.map(1.0)  # no evidence of agreement rolls back; full agreement promotes
+    assert 0.0 < CAL.drift_low < CAL.drift_high <= 1.0
+
+
+def test_isotonic_fit_pools_violators_and_shrinks_towards_one_half() -> None:
+    xs, ys = cal_mod.fit_map([(0.0, 0.0, 1.0)] * 10 + [(0.5, 1.0, 1.0), (0.6, 0.0, 1.0)] + [(1.0, 1.0, 1.0)] * 10)
+    assert xs == sorted(xs) and ys == sorted(ys)
+    assert 0.0 < ys[0] < 0.1 and 0.9 < ys[-1] < 1.0  # ten cases each: (0 + 1) / 12 and (10 + 1) / 12
+    assert len(xs) == 3  # the violating pair at 0.5/0.6 pooled into one block
+    assert cal_mod.fit_drift([0.5, 0.9], [0.1, 0.2]) == (0.2, 0.4)
+    with pytest.raises(ValueError):
+        cal_mod.fit_map([])
+
+
+def test_probe_negates_in_the_question_language() -> None:
+    yes = Final.of({"kind": "boolean", "value": "yes", "unit": "", "text": "Yes."})
+    probe = protocol.probe_payload(yes, "en")
+    assert probe["value"] == "no" and probe["final"] == "It is not true that: Yes."
+    assert protocol.probe_payload(Final.claim("安全です。"), "ja")["final"].startswith("次の答えは誤りである")
+    items = protocol.shuffled_items([(0, False, {}), (1, False, {}), (0, True, {})], "seed")
+    assert [i.id for i in items] == ["R1", "R2", "R3"]
+    assert items == protocol.shuffled_items([(0, False, {}), (1, False, {}), (0, True, {})], "seed")

@@ -8,6 +8,7 @@ import pytest
 from wallbounce_sim import Simulator
 
 from wallbounce_local.procs import free_port
+from wallbounce_service import protocol
 from wallbounce_service.config import CooldownSettings, RetrySettings, Settings
 from wallbounce_service.metrics import Metrics
 from wallbounce_service.providers import build_clients
@@ -17,7 +18,7 @@ from wallbounce_service.providers.base import (
     ProviderAnswer,
     ProviderCallError,
     ProviderFailure,
-    canonical_text,
+    decode_structured,
 )
 from wallbounce_service.providers.gemini_api import GeminiClient
 from wallbounce_service.providers.openai_api import OpenAIClient
@@ -204,12 +205,45 @@ def test_a_provider_without_a_key_is_not_configured(
     assert sorted(build_clients(Settings().providers)) == ["gemini", "openai"]
 
 
-def test_canonical_text_of_structured_answers() -> None:
-    raw = '{"answer": "Body.", "final_answer": "Yes,\\n do it.", "verdict": "partially"}'
-    assert canonical_text(raw) == "VERDICT: partially\nBody.\nFINAL: Yes, do it."
-    assert canonical_text('{"answer": "B", "final_answer": "No.", "verdict": "none"}') == "B\nFINAL: No."
-    for unchanged in ("plain text\nFINAL: yes", "[1, 2]", '{"final_answer": "x"}', ""):
-        assert canonical_text(unchanged) == unchanged
+@pytest.mark.parametrize("vendor", ["openai", "anthropic", "gemini"])
+async def test_each_vendor_answers_in_structure_through_its_native_feature(
+    vendor: str, sim: Simulator, provider_env: dict[str, str]
+) -> None:
+    """OpenAI json_schema (strict), Gemini response_schema, Anthropic a forced tool call: the simulator sees the
+    schema in the vendor's own request field and answers the object; the adapter hands it back decoded."""
+    sim.script(vendor, answer="Keep-alive reuses connections.\nFINAL: Yes, enable it.")
+    pool = pool_for([vendor])
+    try:
+        result = await pool.call(vendor, protocol.ANSWER_SYSTEM, "Enable keep-alive?", protocol.ANSWER)
+    finally:
+        await pool.close()
+    assert isinstance(result, ProviderAnswer) and result.data is not None, result
+    assert sim.stats[vendor].rounds[-1] == "answer" and sim.stats[vendor].structured == 1
+    answer = protocol.parse_answer(result.text, result.data)
+    assert answer.structured and answer.answer == "Keep-alive reuses connections."
+    assert (answer.final.kind, answer.final.boolean, answer.final.text) == ("boolean", True, "Yes, enable it.")
+    assert answer.restated == "Enable keep-alive?"
+
+
+@pytest.mark.parametrize("vendor", ["openai", "anthropic", "gemini"])
+async def test_a_vendor_ignoring_the_schema_gives_text_not_a_fabricated_structure(
+    vendor: str, sim: Simulator, provider_env: dict[str, str]
+) -> None:
+    sim.script(vendor, answer="Plain words.\nFINAL: It depends.", ignore_format=True)
+    pool = pool_for([vendor])
+    try:
+        result = await pool.call(vendor, protocol.ANSWER_SYSTEM, "Enable keep-alive?", protocol.ANSWER)
+    finally:
+        await pool.close()
+    assert isinstance(result, ProviderAnswer) and result.data is None
+    answer = protocol.parse_answer(result.text, result.data)
+    assert not answer.structured and answer.final.kind == "claim" and answer.final.text == "It depends."
+
+
+def test_structured_output_is_only_a_json_object() -> None:
+    assert decode_structured('{"answer": "x"}') == {"answer": "x"}
+    for not_an_object in ("plain text", "[1, 2]", "{broken", "", '"string"'):
+        assert decode_structured(not_an_object) is None
 
 
 class FakeClock:

@@ -1,14 +1,24 @@
 """Anthropic Claude through the official SDK's Messages API; SDK retries off, errors typed.
 
-Key and base URL come from ``ANTHROPIC_API_KEY`` and ``ANTHROPIC_BASE_URL`` (host only). Anthropic's
-``input_tokens`` excludes cache reads and writes: they are added here so ``input_tokens`` is the whole prompt.
+Structured output is tool use: the schema is offered as the one tool and ``tool_choice`` forces Claude to call it;
+the tool call's ``input`` is the structured answer. Key and base URL come from ``ANTHROPIC_API_KEY`` and
+``ANTHROPIC_BASE_URL`` (host only). Anthropic's ``input_tokens`` excludes cache reads and writes: they are added
+here so ``input_tokens`` is the whole prompt.
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import anthropic
 
+from ..protocol import OutputSchema
 from .base import ErrorKind, ProviderCallError, RawAnswer, Usage, kind_for_status, parse_retry_after
+
+
+def tool_for(schema: OutputSchema) -> dict[str, Any]:
+    return {"name": schema.name, "description": schema.description, "input_schema": schema.schema}
 
 
 class AnthropicClient:
@@ -19,7 +29,12 @@ class AnthropicClient:
         # aiohttp as the SDK's transport (its documented option for concurrency): less CPU per call
         self._client = anthropic.AsyncAnthropic(max_retries=0, http_client=anthropic.DefaultAioHttpClient())
 
-    async def complete(self, system: str, prompt: str, max_output_tokens: int, timeout_s: float) -> RawAnswer:
+    async def complete(
+        self, system: str, prompt: str, max_output_tokens: int, timeout_s: float, schema: OutputSchema | None = None
+    ) -> RawAnswer:
+        extra: dict[str, Any] = {}
+        if schema is not None:
+            extra = {"tools": [tool_for(schema)], "tool_choice": {"type": "tool", "name": schema.name}}
         try:
             message = await self._client.messages.create(
                 model=self.model,
@@ -27,6 +42,7 @@ class AnthropicClient:
                 system=system,
                 messages=[{"role": "user", "content": prompt}],
                 timeout=timeout_s,
+                **extra,
             )
         except anthropic.APITimeoutError as exc:
             raise ProviderCallError(ErrorKind.TIMEOUT, "anthropic: request timed out") from exc
@@ -40,7 +56,15 @@ class AnthropicClient:
                 parse_retry_after(exc.response.headers),
                 detail=str(exc),
             ) from exc
-        text = "".join(getattr(block, "text", "") for block in message.content if block.type == "text")
+        data: dict[str, Any] | None = None
+        if schema is not None:
+            for block in message.content:
+                if block.type == "tool_use" and block.name == schema.name and isinstance(block.input, dict):
+                    data = dict(block.input)
+                    break
+        text = json.dumps(data, ensure_ascii=False) if data is not None else "".join(
+            getattr(block, "text", "") for block in message.content if block.type == "text"
+        )
         if not text.strip():
             raise ProviderCallError(ErrorKind.EMPTY, "anthropic: the answer had no text")
         u = message.usage
@@ -55,6 +79,7 @@ class AnthropicClient:
                 cached_input_tokens=reads,
                 cache_write_tokens=writes,
             ),
+            data=data,
         )
 
     async def close(self) -> None:

@@ -1,5 +1,8 @@
 """Typed results and errors of one provider call, the provider interface, and cost from the price table.
 
+A call may ask for structured output (an ``OutputSchema``); each adapter uses its vendor's native feature and
+returns the decoded object in ``RawAnswer.data``.
+
 Token conventions differ by vendor and are normalised here: ``input_tokens`` is every prompt token billed at the
 input rate or a cache rate (OpenAI's input already includes cached tokens; Anthropic's excludes cache reads and
 writes, which are added; Gemini's prompt count includes cached content), ``output_tokens`` includes reasoning /
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..config import Price
+from ..protocol import OutputSchema
 
 
 class ErrorKind(enum.StrEnum):
@@ -57,6 +61,7 @@ class ProviderAnswer:
     cost_usd: float
     latency_ms: float
     attempts: int = 1
+    data: dict[str, Any] | None = None  # the structured output, when asked for and delivered
 
 
 @dataclass(frozen=True)
@@ -98,11 +103,13 @@ class ProviderCallError(Exception):
 
 @dataclass(frozen=True)
 class RawAnswer:
-    """What a client adapter returns for one successful HTTP call."""
+    """What a client adapter returns for one successful HTTP call: the text, and the JSON object when the call
+    asked for structured output and the vendor delivered it (else None: the caller falls back to the text)."""
 
     text: str
     model: str
     usage: Usage
+    data: dict[str, Any] | None = None
 
 
 class ProviderClient(Protocol):
@@ -111,46 +118,23 @@ class ProviderClient(Protocol):
     name: str
     model: str
 
-    async def complete(self, system: str, prompt: str, max_output_tokens: int, timeout_s: float) -> RawAnswer: ...
+    async def complete(
+        self, system: str, prompt: str, max_output_tokens: int, timeout_s: float, schema: OutputSchema | None = None
+    ) -> RawAnswer: ...
 
     async def close(self) -> None: ...
 
 
-#: structured output asked of the SDKs that support it (OpenAI Responses ``json_schema``, Gemini ``responseJsonSchema``)
-ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "answer": {"type": "string", "description": "the full answer"},
-        "final_answer": {"type": "string", "description": "the one-line final answer"},
-        "verdict": {
-            "type": "string",
-            "enum": ["agree", "partially", "disagree", "none"],
-            "description": "on the most recent previous answer when asked to review one, else none",
-        },
-    },
-    "required": ["answer", "final_answer", "verdict"],
-    "additionalProperties": False,
-}
-
-
-def canonical_text(raw: str) -> str:
-    """A structured answer as the canonical text (``VERDICT:`` line, body, ``FINAL:`` line) the consensus engine
-    parses; text that is not such a JSON object is returned unchanged (the parsed-marker path)."""
+def decode_structured(text: str) -> Any:
+    """The JSON object a vendor returned for a structured request, or None when the text is not one."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return None
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, TypeError):
-        return raw
-    if not isinstance(data, dict) or not isinstance(data.get("answer"), str):
-        return raw
-    final = data.get("final_answer")
-    verdict = data.get("verdict")
-    lines = []
-    if isinstance(verdict, str) and verdict in ("agree", "partially", "disagree"):
-        lines.append(f"VERDICT: {verdict}")
-    lines.append(data["answer"].strip())
-    if isinstance(final, str) and final.strip():
-        lines.append(f"FINAL: {' '.join(final.split())}")
-    return "\n".join(line for line in lines if line)
+        data = json.loads(stripped)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def kind_for_status(status: int) -> ErrorKind:

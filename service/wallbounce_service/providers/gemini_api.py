@@ -4,28 +4,25 @@ Key from ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``), base URL from ``GOOGLE_GEMI
 ``http_options.base_url``). The SDK does not retry HTTP errors unless asked (we don't), but on a refused connection
 its aiohttp transport sleeps and retries for ~9 s before raising a raw ``aiohttp`` error: the caller's deadline
 (``asyncio.timeout`` in the router) cuts that short, and raw transport errors are typed as ``CONNECTION`` here.
-Gemini reports thinking tokens apart from candidates; both are billed as output.
+Gemini reports thinking tokens apart from candidates; both are billed as output. Structured output is Gemini's own:
+``response_mime_type="application/json"`` with the schema as ``response_json_schema`` (the JSON-Schema form of
+``response_schema``, the same schema the other vendors get). Not the ``Schema``-object form: the SDK deep-copies the
+request config twice per call, and a ``Schema`` object made that cost about 3 ms of CPU per call (measured against
+the simulator), more than the rest of the call; the plain dict costs nothing measurable.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import aiohttp
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from .base import (
-    ANSWER_SCHEMA,
-    ErrorKind,
-    ProviderCallError,
-    RawAnswer,
-    Usage,
-    canonical_text,
-    kind_for_status,
-    parse_retry_after,
-)
+from ..protocol import OutputSchema
+from .base import ErrorKind, ProviderCallError, RawAnswer, Usage, decode_structured, kind_for_status, parse_retry_after
 
 
 def api_key() -> str | None:
@@ -40,13 +37,17 @@ class GeminiClient:
         base_url = os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
         self._client = genai.Client(api_key=api_key(), http_options=types.HttpOptions(base_url=base_url))
 
-    async def complete(self, system: str, prompt: str, max_output_tokens: int, timeout_s: float) -> RawAnswer:
+    async def complete(
+        self, system: str, prompt: str, max_output_tokens: int, timeout_s: float, schema: OutputSchema | None = None
+    ) -> RawAnswer:
+        structured: dict[str, Any] = {}
+        if schema is not None:
+            structured = {"response_mime_type": "application/json", "response_json_schema": schema.schema}
         config = types.GenerateContentConfig(
             system_instruction=system,
             max_output_tokens=max_output_tokens,
-            response_mime_type="application/json",
-            response_json_schema=ANSWER_SCHEMA,
             http_options=types.HttpOptions(timeout=max(1, int(timeout_s * 1000))),
+            **structured,
         )
         try:
             response = await self._client.aio.models.generate_content(model=self.model, contents=prompt, config=config)
@@ -63,7 +64,7 @@ class GeminiClient:
             raise ProviderCallError(ErrorKind.TIMEOUT, "gemini: request timed out") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise ProviderCallError(ErrorKind.CONNECTION, f"gemini: connection failed ({type(exc).__name__})") from exc
-        text = canonical_text(response.text or "")
+        text = response.text or ""
         if not text.strip():
             raise ProviderCallError(ErrorKind.EMPTY, "gemini: the answer had no text")
         meta = response.usage_metadata
@@ -79,7 +80,9 @@ class GeminiClient:
                 cached_input_tokens=(meta.cached_content_token_count or 0) if meta else 0,
                 reasoning_tokens=thoughts,
             ),
+            data=decode_structured(text) if schema is not None else None,
         )
 
     async def close(self) -> None:
         await self._client.aio.aclose()
+

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from ..config import CooldownSettings, Price, ProviderSettings, RetrySettings
 from ..metrics import Metrics
+from ..protocol import OutputSchema
 from .base import (
     COOLDOWN_ELIGIBLE,
     RETRYABLE,
@@ -136,8 +137,9 @@ class ProviderPool:
     def model_of(self, name: str) -> str:
         return self.clients[name].model
 
-    async def call(self, name: str, system: str, prompt: str) -> ProviderResult:
-        """One provider, retried by us only, within its own deadline; never raises except on cancellation."""
+    async def call(self, name: str, system: str, prompt: str, schema: OutputSchema | None = None) -> ProviderResult:
+        """One provider, retried by us only, within its own deadline; never raises except on cancellation.
+        ``schema``: ask for that structured output (the answer's ``data``)."""
         client = self.clients[name]
         conf = self.settings[name]
         price = self.prices.get(client.model)
@@ -153,7 +155,7 @@ class ProviderPool:
             t0 = time.monotonic()
             try:
                 async with asyncio.timeout(remaining):
-                    raw = await client.complete(system, prompt, conf.max_output_tokens, remaining)
+                    raw = await client.complete(system, prompt, conf.max_output_tokens, remaining, schema)
             except ProviderCallError as exc:
                 failure = ProviderFailure(name, client.model, exc.kind, str(exc), exc.status, exc.retry_after_s)
                 detail = exc.detail
@@ -176,7 +178,7 @@ class ProviderPool:
                 )
                 self.breaker.record(name, True)
                 return ProviderAnswer(
-                    name, raw.model, raw.text, raw.usage, cost, (time.monotonic() - start) * 1000, attempt
+                    name, raw.model, raw.text, raw.usage, cost, (time.monotonic() - start) * 1000, attempt, raw.data
                 )
             self.metrics.provider_call(name, str(failure.kind), time.monotonic() - t0, 0, 0, 0.0)
             self.breaker.record(name, False, failure.kind, failure.retry_after_s)
