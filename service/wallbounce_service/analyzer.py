@@ -15,7 +15,6 @@ disconnected client) propagates into every provider call.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -23,9 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import consensus as consensus_engine
-from .cache import Caches, digest
 from .config import Settings
-from .providers.base import ErrorKind, ProviderAnswer, ProviderFailure, ProviderResult, Usage
+from .providers.base import ErrorKind, ProviderAnswer, ProviderFailure, ProviderResult
 from .providers.router import ProviderPool
 from .selection import Selection
 
@@ -79,22 +77,13 @@ async def _no_emit(_event: str, _data: dict[str, Any]) -> None:
 
 
 class Analyzer:
-    def __init__(self, settings: Settings, pool: ProviderPool, caches: Caches) -> None:
+    def __init__(self, settings: Settings, pool: ProviderPool) -> None:
         self.settings = settings
         self.pool = pool
-        self.caches = caches
 
     async def _ask(self, provider: str, system: str, prompt: str) -> tuple[ProviderResult, bool]:
-        model = self.pool.model_of(provider)
-        cached = await self.caches.get_provider(provider, model, system, prompt)
-        if cached is not None:
-            return ProviderAnswer(provider, cached["model"], cached["text"], Usage(), 0.0, 0.0, 0), True
-        result = await self.pool.call(provider, system, prompt)
-        if isinstance(result, ProviderAnswer):
-            await self.caches.put_provider(
-                provider, model, system, prompt, {"model": result.model, "text": result.text}
-            )
-        return result, False
+        # caching moved out of the analyzer: a provider-result cache wraps the pool (upstream.RequestPool)
+        return await self.pool.call(provider, system, prompt), False
 
     async def run(
         self,
@@ -218,15 +207,8 @@ class Analyzer:
     async def _cached_consensus(
         self, prompt: str, steps: list[Step], indices: list[int], verdicts: list[str | None]
     ) -> consensus_engine.Consensus:
-        """The consensus, from the consensus cache when the same answers to the same prompt were scored before."""
-        texts = [f"{steps[i].result.provider}\x1f{getattr(steps[i].result, 'text', '')}" for i in indices]
-        key = digest(prompt, *texts, *[v or "-" for v in verdicts])
-        cached = await self.caches.get_consensus(key)
-        if cached is not None:
-            return consensus_engine.Consensus(**cached)
-        result = self._consensus(prompt, steps, indices, verdicts)
-        await self.caches.put_consensus(key, dataclasses.asdict(result))
-        return result
+        """The consensus (the consensus cache is gone: caching wraps the core, outside the analyzer)."""
+        return self._consensus(prompt, steps, indices, verdicts)
 
     async def _finish(
         self,
