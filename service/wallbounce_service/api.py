@@ -152,10 +152,11 @@ def _votes_error(description: str) -> dict[str, Any]:
 
 def _generate_errors(max_body_bytes: int) -> dict[str, Any]:
     return {
-        "400": _error("Malformed, too deep or oversized JSON, an invalid field (named in error.field), an unknown "
-                      "session, or (configured so) a prompt holding secrets."),
+        "400": _error("Malformed, too deep or oversized JSON, an invalid field (named in error.field), or "
+                      "(configured so) a prompt holding secrets."),
         "401": _error("No API key, or an unknown or disabled one."),
         "403": _error("The key's tenant may not use this task type."),
+        "404": _error("session_id names no session of this tenant and user (unknown, expired or another's)."),
         "408": _error("The body did not arrive within the body-read timeout."),
         "413": _error(f"The body is larger than {max_body_bytes} bytes."),
         "415": _error("The content type is not application/json."),
@@ -251,7 +252,7 @@ def openapi_document(max_prompt_chars: int, max_body_bytes: int) -> dict[str, An
                     "headers": variant_header,
                     "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
                 },
-                {k: v for k, v in errors.items() if k in ("400", "401", "403", "408", "413", "415", "429", "503")},
+                {k: v for k, v in errors.items() if k in ("400", "401", "403", "404", "408", "413", "415", "429", "503")},
                 "Server-Sent Events: thinking, provider_response, consensus, final_answer, error; comment lines as "
                 "heartbeats. A client that disconnects cancels the provider calls.",
             ),

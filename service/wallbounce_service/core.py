@@ -20,7 +20,7 @@ from typing import Any
 
 from .config import Settings
 from .consult import Consultant, Consultation, Emit, Question, no_emit
-from .errors import DeadlineExceeded, InvalidRequest, LowConsensus
+from .errors import DeadlineExceeded, InvalidRequest, LowConsensus, UnknownSession
 from .metrics import Metrics
 from .redact import Anonymiser, SecretsFound, without_secrets
 from .scanner import TooManyFindings
@@ -107,11 +107,10 @@ class WallBounce:
         if request.session_id is not None:
             history = await self.sessions.history(request.owner, request.session_id)
             if history is None:
-                raise InvalidRequest(
+                raise UnknownSession(
                     "session_id: unknown or expired session (sessions are created with new_session: true and "
                     "belong to the key's tenant and the user_id that created them)",
                     field="session_id",
-                    code="unknown_session",
                 )
             return request.session_id, history
         if request.new_session:

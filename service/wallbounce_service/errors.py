@@ -44,6 +44,12 @@ class InvalidRequest(DomainError):
     code = "invalid_field"
 
 
+class UnknownSession(DomainError):
+    """A session id that this tenant and user do not own (never minted, expired, or someone else's)."""
+
+    code = "unknown_session"
+
+
 class UnsupportedMediaType(DomainError):
     code = "unsupported_media_type"
 

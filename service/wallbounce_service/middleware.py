@@ -48,6 +48,7 @@ STATUS: tuple[tuple[type[e.DomainError], int], ...] = (
     (e.Forbidden, 403),
     (e.RateLimited, 429),
     (e.Overloaded, 503),
+    (e.UnknownSession, 404),
     (e.UnsupportedMediaType, 415),
     (e.PayloadTooLarge, 413),
     (e.BodyTimeout, 408),

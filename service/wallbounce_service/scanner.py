@@ -115,7 +115,7 @@ _PATTERNS: tuple[tuple[str, str, Check | None, bool], ...] = (
     ("azure_storage_key", r"(?i)AccountKey=([A-Za-z0-9+/=]{40,})", None, False),
     ("bearer_token", r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{12,})", None, False),
     ("url_password", r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@]{1,128}:([^\s@/]{1,256})@", None, False),
-    ("password", r"(?i)\b(?:" + _KEYWORDS + r")\b[\"']?\s*[:=]\s*[\"']?([^\s\"',;{}]{4,})", None, False),
+    ("password", r"(?i)(?:\b|_)(?:" + _KEYWORDS + r")\b[\"']?\s*[:=]\s*[\"']?([^\s\"',;{}]{4,})", None, False),
     ("password", r"(?i)\b(?:password|passphrase|passcode|pin)\s+(?:is|was)\s+[\"']?([^\s\"',;]{4,})", None, False),
     ("password", r"(?:パスワード|暗証番号)\s*(?:は|:|：|=)\s*[\"'「]?([^\s\"'」、。]{4,})", None, False),
     ("email", r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}", None, True),

@@ -319,7 +319,7 @@ async def test_sessions_are_shared_by_two_instances_through_redis(
     for client, sid in ((a, "sess-42"), (other, session)):
         r = await client.post(GEN, json={"prompt": "Remind me of the name?", "session_id": sid})
         body = await r.json()
-        assert r.status == 400 and body["error"]["code"] == "unknown_session", body
+        assert r.status == 404 and body["error"]["code"] == "unknown_session", body
         assert body["error"]["field"] == "session_id" and sum(st.requests for st in sim.stats.values()) == calls
     # without Redis the second instance knows nothing of the session
     c = await make_client()
@@ -327,7 +327,7 @@ async def test_sessions_are_shared_by_two_instances_through_redis(
     r = await c.post(GEN, json={"prompt": "My service is called Vega. Is TLS 1.3 ok?", "new_session": True})
     calls = sum(st.requests for st in sim.stats.values())
     r = await d.post(GEN, json={"prompt": "And for its admin port?", "session_id": (await r.json())["session_id"]})
-    assert r.status == 400 and sum(st.requests for st in sim.stats.values()) == calls
+    assert r.status == 404 and sum(st.requests for st in sim.stats.values()) == calls
 
 
 async def test_masking_in_logs_and_prompts(client: Client, sim: Simulator, json_logs: LogCapture) -> None:
@@ -487,6 +487,6 @@ async def test_openapi_document_describes_the_live_api(client: Client) -> None:
     assert request_schema["properties"]["prompt"]["maxLength"] == fast_settings().max_prompt_chars
     assert request_schema["additionalProperties"] is False
     responses = doc["paths"]["/api/v1/generate"]["post"]["responses"]
-    assert set(responses) == {"200", "400", "401", "403", "408", "413", "415", "422", "429", "503", "504"}
+    assert set(responses) == {"200", "400", "401", "403", "404", "408", "413", "415", "422", "429", "503", "504"}
     assert doc["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
     assert doc["paths"]["/healthz"]["get"]["security"] == []
