@@ -19,7 +19,9 @@ ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 
 
 class GenerateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Strict: a JSON string is no number and ``true`` is no depth (what the OpenAPI schema says, exactly)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt: str = Field(
         min_length=1,
@@ -48,6 +50,12 @@ class GenerateRequest(BaseModel):
         if not value.strip():
             raise ValueError("must contain a non-whitespace character")
         return value
+
+    @field_validator("depth", mode="before")
+    @classmethod
+    def _integral(cls, value: Any) -> Any:
+        # JSON Schema's "integer" includes 3.0; a string or a boolean stays refused
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
     @field_validator("session_id", "user_id")
     @classmethod

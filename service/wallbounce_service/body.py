@@ -30,16 +30,18 @@ async def read_generate_request(request: web.Request, settings: Settings) -> Gen
         raise InvalidRequest("the body must be a JSON object", code="invalid_body")
     if len(data) > MAX_FIELDS:
         raise InvalidRequest(f"the body has {len(data)} fields; at most {MAX_FIELDS} are read", code="invalid_body")
+    prompt = data.get("prompt")
+    if isinstance(prompt, str):
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates (valid JSON escapes) cannot be encoded: replace them
+            data["prompt"] = prompt.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     try:
         req = GenerateRequest.model_validate(data)
     except pydantic.ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         field = ".".join(str(p) for p in first["loc"]) or None
         raise InvalidRequest(f"{field}: {first['msg']}", field=field) from exc
-    try:
-        req.prompt.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates cannot be encoded: replace them
-        req.prompt = req.prompt.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if len(req.prompt) > settings.max_prompt_chars:
         raise InvalidRequest(f"prompt: longer than {settings.max_prompt_chars} characters", field="prompt")
     return req
