@@ -260,7 +260,7 @@ def openapi_document(max_prompt_chars: int, max_body_bytes: int) -> dict[str, An
                     "headers": variant_header,
                     "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
                 },
-                {k: v for k, v in errors.items() if k in ("400", "401", "403", "404", "408", "413", "415", "429", "503")},
+                {k: v for k, v in errors.items() if k not in ("422", "504")},
                 "Server-Sent Events: thinking, provider_response, consensus, final_answer, error; comment lines as "
                 "heartbeats. A client that disconnects cancels the provider calls.",
             ),

@@ -8,7 +8,8 @@ AWS secret that is not part of a longer run) are checked in Python on each candi
 
 What is found (``Finding.kind``):
 
-- secrets: ``private_key`` (PEM blocks), ``jwt``, ``wallbounce_key`` (this service's own), ``openai_key``, ``anthropic_key``, ``google_api_key``,
+- secrets: ``private_key`` (PEM blocks), ``jwt``, ``wallbounce_key`` (this service's own), ``openai_key``,
+  ``anthropic_key``, ``google_api_key``,
   ``google_oauth_token``, ``aws_access_key``, ``aws_secret_key``, ``github_token``, ``gitlab_token``,
   ``slack_token``, ``slack_webhook``, ``stripe_key``, ``huggingface_token``, ``npm_token``, ``pypi_token``,
   ``sendgrid_key``, ``azure_storage_key``, ``bearer_token``, ``url_password`` (``scheme://user:password@``),

@@ -121,7 +121,9 @@ async def make_client(provider_env: dict[str, str], keys_file: Path) -> AsyncIte
     Its requests carry tenant ``acme``'s key unless ``tenant`` says otherwise (``None``: no key)."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(settings: Settings | None = None, tenant: str | None = "acme", **overrides: Any) -> TestClient[Any, Any]:
+    async def make(
+        settings: Settings | None = None, tenant: str | None = "acme", **overrides: Any
+    ) -> TestClient[Any, Any]:
         overrides.setdefault("auth", {"keys_file": str(keys_file)})
         app = create_app(settings or fast_settings(**overrides))
         headers = auth_header(tenant) if tenant else {}

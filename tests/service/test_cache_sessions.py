@@ -38,7 +38,7 @@ async def test_memory_backend_bounds_entries_bytes_and_ttl() -> None:
 DIFFERENT = [
     ("How do I recursively delete the cache folder ~/.cache/app?", "How do I recursively delete the root folder /?"),
     ("How do I recursively delete the cache folder?", "How do I recursively delete the root folder?"),
-    ("Should we enable HTTP keep-alive on the load balancer?", "Should we not enable HTTP keep-alive on the load balancer?"),
+    ("Should we enable HTTP keep-alive on the balancer?", "Should we not enable HTTP keep-alive on the balancer?"),
     ("Should we enable keep-alive?", "Shouldn't we enable keep-alive?"),
     ("Is it safe to raise the connection pool size to 200?", "Is it safe to raise the connection pool size to 2000?"),
     ("Is it safe to raise the pool to 1.5 GB?", "Is it safe to raise the pool to 15 GB?"),

@@ -27,7 +27,7 @@ from wallbounce_sim import Simulator
 
 from wallbounce_service.auth import hash_key
 
-from .conftest import API_KEYS, GENEROUS, RedisServer, auth_header, write_keys_file
+from .conftest import API_KEYS, RedisServer, auth_header, write_keys_file
 from .processes import post_json, service
 
 GEN = "/api/v1/generate"
@@ -92,10 +92,10 @@ def log_records(path: str) -> list[dict[str, Any]]:
 
 
 async def post(
-    url: str, body: Any, tenant: str | None = "acme", timeout: float = 30, raw: bytes | None = None
+    url: str, body: Any, tenant: str | None = "acme", raw: bytes | None = None
 ) -> tuple[int, dict[str, Any], Any]:
     headers = {"Content-Type": "application/json", **(auth_header(tenant) if tenant else {})}
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
         data = raw if raw is not None else json.dumps(body).encode()
         async with session.post(url + GEN, data=data, headers=headers) as resp:
             return resp.status, await resp.json(content_type=None), resp.headers
@@ -445,7 +445,8 @@ def test_tenants_share_no_cache_and_no_session(hardened: dict[str, str], sim: Si
 
 
 def test_every_series_exists_at_zero_from_start_up_with_the_revision(tmp_path: Path, sim: Simulator) -> None:
-    with service(tmp_path, sim.url, extra_env={"WALLBOUNCE_REVISION": "7d9f8c6b5", "WALLBOUNCE_VARIANT": "canary"}) as svc:
+    env = {"WALLBOUNCE_REVISION": "7d9f8c6b5", "WALLBOUNCE_VARIANT": "canary"}
+    with service(tmp_path, sim.url, extra_env=env) as svc:
         url = svc["url"]
         for task_type in ("basic", "premium", "critical", "unknown"):
             for outcome in ("success", "error", "client_error", "cancelled", "low_consensus", "rejected"):
