@@ -162,25 +162,33 @@ ADVERSARIAL = {
 }
 
 
+def probe_healthz(port: int, stop: threading.Event, latencies: list[float]) -> None:
+    """/healthz every 5 ms from a thread of its own (blocking client), so this process's event loop is not timed."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        conn.request("GET", "/healthz")
+        conn.getresponse().read()
+        latencies.append(time.perf_counter() - t0)
+        time.sleep(0.005)
+    conn.close()
+
+
 async def healthz_p99(url: str, bodies: list[bytes]) -> tuple[float, float, Counter[int], int]:
     latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        async def prober(stop: asyncio.Event) -> None:
-            while not stop.is_set():
-                t0 = time.perf_counter()
-                async with session.get(url + "/healthz") as resp:
-                    await resp.read()
-                latencies.append(time.perf_counter() - t0)
-                await asyncio.sleep(0.005)
-
-        stop = asyncio.Event()
-        probe = asyncio.create_task(prober(stop))
+    stop = threading.Event()
+    prober = threading.Thread(target=probe_healthz, args=(int(url.rsplit(":", 1)[1]), stop, latencies))
+    prober.start()
+    try:
         await asyncio.sleep(0.3)
-        results = await asyncio.gather(*(generate(session, url, raw=b) for b in bodies))
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+            statuses = Counter(await asyncio.gather(*(generate(session, url, raw=b) for b in bodies)))
+        await asyncio.sleep(0.2)
+    finally:
         stop.set()
-        await probe
-    statuses.update(results)
+        prober.join()
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return p99 * 1000, max(ordered) * 1000, statuses, len(ordered)
@@ -190,14 +198,19 @@ async def figure_healthz(sim: ThreadedSimulator, workdir: Path) -> None:
     import json
 
     sim.script()
-    bodies = [json.dumps({"prompt": p}).encode() for p in ADVERSARIAL.values()]
+    mega = [json.dumps({"prompt": p}).encode() for p in ADVERSARIAL.values()]
+    largest = [json.dumps({"prompt": p[:32_000]}).encode() for p in ADVERSARIAL.values()]
     raised = {"WALLBOUNCE_MAX_BODY_BYTES": str(2 * MIB), "WALLBOUNCE_MAX_PROMPT_CHARS": "1100000"}
-    for label, env in (("limits raised: the prompts reach the parser and the scanner", raised),
-                       ("default limits (256 KiB bodies)", {})):
+    for label, env, bodies in (
+        ("four 1 MB prompts, default limits: refused at 256 KiB", {}, mega),
+        ("four 32k-character adversarial prompts, the largest the defaults accept: scanned, sent, answered", {},
+         largest),
+        ("four 1 MB prompts, limits raised to 2 MiB / 1.1M characters: scanned, sent, answered", raised, mega),
+    ):
         with service(workdir, sim.sim.url, env) as (url, _):
             p99, worst, statuses, probes = await healthz_p99(url, bodies)
-        print(f"2. /healthz while four 1 MB adversarial prompts are processed ({label}): p99 {p99:.1f} ms, "
-              f"max {worst:.1f} ms over {probes} probes; the prompts got {dict(statuses)} — target p99 < 50 ms")
+        print(f"2. /healthz while {label}: p99 {p99:.1f} ms, max {worst:.1f} ms over {probes} probes; "
+              f"the prompts got {dict(statuses)} — target p99 < 50 ms")
 
 
 async def figure_upstream(sim: ThreadedSimulator, workdir: Path) -> None:

@@ -98,16 +98,18 @@ class Panel:
         pool = RequestPool(self.pool, self.upstream, self.provider_cache, question.owner, question.meter)
         # sequential: a proposal plus ``depth`` reviews, alternating over (at least) a pair of providers
         calls = math.ceil((question.depth + 1) / 2) if question.mode == "sequential" else 1
+        args = (
+            question.task_type,
+            question.prompt,
+            pool.available(),
+            self.settings,
+            question.budget_usd,
+            calls,
+            {n: pool.model_of(n) for n in pool.names},
+        )
         try:
-            selection = select(
-                question.task_type,
-                question.prompt,
-                pool.available(),
-                self.settings,
-                question.budget_usd,
-                calls,
-                {n: pool.model_of(n) for n in pool.names},
-            )
+            # the cost estimate walks the prompt character by character: off the event loop when it is long
+            selection = await asyncio.to_thread(select, *args) if len(question.prompt) > 8192 else select(*args)
         except SelectionError as exc:
             if exc.code == "budget":
                 raise BudgetTooLow(str(exc), field="budget_usd") from exc
