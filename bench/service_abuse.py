@@ -9,7 +9,9 @@ be counted at every moment. Four figures:
    that they really reach the JSON parser and the secret scanner (2 MiB bodies, 1.1M-character prompts), and with
    the default limits (refused at 256 KiB);
 3. upstream calls in flight with 500 concurrent clients (target ≤ the configured cap, ``limits.max_upstream``);
-4. time to 504 with every provider hanging (target ≤ the deadline + 1 s; the default deadline, 30 s).
+4. time to the answer with every provider hanging (target ≤ the deadline + 1 s): with the defaults the per-provider
+   timeout (25 s) ends the calls first (503 ``not_enough_providers``: a fallback still has time); with a deadline
+   below it, 504 with the votes.
 
 Usage: ``.venv/bin/python bench/service_abuse.py [--skip-deadline]``
 """
@@ -247,18 +249,22 @@ async def figure_upstream(sim: ThreadedSimulator, workdir: Path) -> None:
 
 async def figure_deadline(sim: ThreadedSimulator, workdir: Path) -> None:
     sim.script(**{v: {"latency_s": 600} for v in ("openai", "gemini", "anthropic")})
-    with service(workdir, sim.sim.url, {}) as (url, _):
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-            async def timed(n: int) -> tuple[int, float]:
-                t0 = time.monotonic()
-                status = await generate(session, url, {"prompt": f"Hanging {n}?", "task_type": "critical"})
-                return status, time.monotonic() - t0
+    for label, env, deadline in (
+        ("defaults: deadline 30 s, provider timeout 25 s", {}, 30.0),
+        ("deadline 20 s, below the provider timeout", {"WALLBOUNCE_REQUEST_DEADLINE_S": "20"}, 20.0),
+    ):
+        with service(workdir, sim.sim.url, env) as (url, _):
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+                async def timed(n: int, session: aiohttp.ClientSession = session) -> tuple[int, float]:
+                    t0 = time.monotonic()
+                    status = await generate(session, url, {"prompt": f"Hanging {n}?", "task_type": "critical"})
+                    return status, time.monotonic() - t0
 
-            results = await asyncio.gather(*(timed(n) for n in range(4)))
-    worst = max(t for _, t in results)
-    print(f"4. time to 504 with every provider hanging (default deadline 30 s): "
-          f"{statistics.median(t for _, t in results):.2f} s median, {worst:.2f} s worst of 4, statuses "
-          f"{sorted(s for s, _ in results)} — target ≤ 31 s")
+                results = await asyncio.gather(*(timed(n) for n in range(4)))
+        worst = max(t for _, t in results)
+        print(f"4. every provider hanging ({label}): answered after {statistics.median(t for _, t in results):.2f} s "
+              f"median, {worst:.2f} s worst of 4, statuses {sorted(s for s, _ in results)} — target ≤ "
+              f"{deadline + 1:g} s (the deadline + 1 s)")
 
 
 async def run(args: argparse.Namespace) -> None:
