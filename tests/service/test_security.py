@@ -462,3 +462,48 @@ def test_every_series_exists_at_zero_from_start_up_with_the_revision(tmp_path: P
         assert metric(url, "wallbounce_inflight_requests", revision="7d9f8c6b5") == 0
     with service(tmp_path, sim.url) as svc:
         assert metric(svc["url"], "wallbounce_requests_total", revision="unknown", outcome="error") == 0
+
+
+def test_the_operators_default_queries_see_a_fresh_canarys_first_error(
+    tmp_path: Path, sim: Simulator, threaded: ThreadedSimulator
+) -> None:
+    """Real Prometheus scraping a stable and a canary process (revisions set): the operator's batched queries, which
+    sum by (namespace, service), give one value per Service, and the canary's very first error shows in increase()
+    because its series existed at 0 before it."""
+    from wallbounce_local.prometheus import Prometheus, static_job
+    from wallbounce_operator.analysis.queries import batched
+
+    env = {"stable": {"WALLBOUNCE_REVISION": "5d8f7c9b4"}, "canary": {"WALLBOUNCE_REVISION": "7b6c5d4e3"}}
+    with service(tmp_path, sim.url, "stable", env["stable"]) as stable, \
+            service(tmp_path, sim.url, "canary", env["canary"]) as canary:
+        jobs = [static_job(f"techsapo-{v}", [svc["url"].removeprefix("http://")],
+                           {"namespace": "llm", "service": f"techsapo-{v}"})
+                for v, svc in (("stable", stable), ("canary", canary))]
+        prometheus = Prometheus(tmp_path / "prometheus", jobs, scrape_interval="1s").start()
+        try:
+            deadline = time.monotonic() + 30  # until Prometheus holds a sample of every fresh series, all at 0
+            while len(prometheus.query('wallbounce_requests_total{outcome="error"} == 0')) < 8:
+                assert time.monotonic() < deadline, "Prometheus never scraped both processes"
+                time.sleep(0.5)
+            for svc in (stable, canary):
+                assert post_json(svc["url"] + GEN, {"prompt": "Is the canary healthy?"})[0] == 200
+            for vendor in ("openai", "gemini", "anthropic"):
+                threaded.script(vendor, error_status=500)
+            assert post_json(canary["url"] + GEN, {"prompt": "And now?"})[0] == 503  # its first error
+            time.sleep(3)
+            queries = batched("1m")
+            by_service: dict[str, dict[str, float]] = {}
+            for name in ("requests", "errors", "confidence", "latency_p95"):
+                for sample in prometheus.query(queries[name]):
+                    labels = sample["metric"]
+                    assert set(labels) == {"namespace", "service"}, labels  # revision summed away
+                    by_service.setdefault(labels["service"], {})[name] = float(sample["value"][1])
+            canary_seen, stable_seen = by_service["techsapo-canary"], by_service["techsapo-stable"]
+            # increase() extrapolates over the few seconds the series exist: two requests read as about 1.2
+            assert canary_seen["errors"] > 0.3 and stable_seen["errors"] == 0  # present, and zero, on the stable
+            assert canary_seen["requests"] > canary_seen["errors"] and canary_seen["confidence"] > 0.7
+            errors = prometheus.query('wallbounce_requests_total{outcome="error"}')
+            revisions = {sample["metric"]["revision"] for sample in errors}
+            assert revisions == {"5d8f7c9b4", "7b6c5d4e3"}
+        finally:
+            prometheus.stop()
