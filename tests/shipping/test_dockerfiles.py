@@ -133,7 +133,7 @@ def test_the_service_runs_as_the_manifests_start_it(tmp_path: Path) -> None:
         assert status == 503 and ready["variant"] == "canary", "not ready without provider keys"
         assert not [p for p in ready["problems"] if "keys file" in p], ready  # the shipped keys file is valid
         status, body = get(port, "/metrics")
-        assert status == 200 and 'wallbounce_inflight_requests{variant="canary",revision="unknown"}' in body
+        assert status == 200 and 'wallbounce_inflight_requests{revision="unknown",variant="canary"}' in body
     finally:
         proc.terminate()
         proc.wait(timeout=15)

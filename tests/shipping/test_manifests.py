@@ -69,7 +69,7 @@ def test_every_manifest_file_is_validated() -> None:
         spec = yaml.safe_load(kustomization.read_text())
         for entry in spec.get("resources", []):
             referenced.add((kustomization.parent / entry).resolve())
-        for gen in spec.get("configMapGenerator", []):
+        for gen in [*spec.get("configMapGenerator", []), *spec.get("secretGenerator", [])]:
             for f in gen.get("files", []):
                 referenced.add((kustomization.parent / f.split("=")[-1]).resolve())
     for path in MANIFESTS.rglob("*"):
