@@ -60,6 +60,7 @@ bench: venv system-deps testbin-all
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	$(PY) bench/decide_core.py
 	$(PY) bench/service_overhead.py
+	$(PY) bench/service_abuse.py
 	$(PY) bench/reaction.py --intervals 5 30 --trials 20
 	rm -f .wallbounce-scale.json
 	$(PY) bench/scale.py --n 100 1000 3000 --json .wallbounce-scale.json

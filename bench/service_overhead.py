@@ -1,7 +1,9 @@
 """Benchmark of the wall-bounce service's own cost (prints figures; not part of ``make test``).
 
 Starts the provider simulators and the service as separate processes on loopback (the service through its CLI,
-real SDKs, caches off so every request fans out), then reports:
+real SDKs, caches off so every request fans out; API keys and tenant limits on: every request is authenticated,
+admitted, rate-checked, reserved and settled, with limits set high enough not to refuse the benchmark's own load),
+then reports:
 
 1. added latency over the slowest provider, p50/p95/p99, for sequential ``critical`` requests (three providers):
    (a) client-observed latency minus the simulators' fixed delay per round (everything we add: SDKs, consensus,
@@ -41,6 +43,11 @@ from wallbounce_local.procs import Process, free_port
 from wallbounce_service import consensus, protocol
 from wallbounce_service.consensus_config import ConsensusSettings
 from wallbounce_service.finals import Final
+
+API_KEY = "wbk_bench_overhead_0123456789abcdef"
+#: the benchmark's tenant: every limit is checked on every request, none is reached
+TENANT_LIMITS = {"requests_per_s": 100_000, "burst": 100_000, "tokens_per_min": 10**12, "usd_per_day": 10**6,
+                 "max_request_usd": 100, "max_concurrent": 100_000}
 
 FAKE_KEYS = {
     "OPENAI_API_KEY": "sk-bench-000000000000",
@@ -85,7 +92,7 @@ async def one(session: aiohttp.ClientSession, url: str, n: int) -> tuple[float, 
     """(elapsed s, the slowest provider call of each round summed in s, HTTP status, rounds)."""
     body = {"prompt": f"Question {n}-{random.random()}: should we enable HTTP keep-alive?", "task_type": "critical"}
     start = time.perf_counter()
-    async with session.post(url, json=body) as r:
+    async with session.post(url, json=body, headers={"Authorization": f"Bearer {API_KEY}"}) as r:
         data: dict[str, Any] = await r.json()
         status = r.status
     elapsed = time.perf_counter() - start
@@ -150,9 +157,17 @@ async def run(args: argparse.Namespace) -> None:
         workdir / "sim.log",
         env=base_env,
     ).start()
+    import hashlib
+
+    import yaml
+
+    keys = workdir / "keys.yaml"
+    keys.write_text(yaml.safe_dump({"tenants": {"bench": TENANT_LIMITS}, "keys": [
+        {"id": "bench", "tenant": "bench", "sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]}))
     env = {
         **base_env,
         **FAKE_KEYS,
+        "WALLBOUNCE_AUTH__KEYS_FILE": str(keys),
         "OPENAI_BASE_URL": f"{sim_url}/v1",
         "ANTHROPIC_BASE_URL": sim_url,
         "GOOGLE_GEMINI_BASE_URL": sim_url,

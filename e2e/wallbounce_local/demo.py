@@ -29,7 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import cli, controlplane, procs, testbin
-from .loadgen import LoadGenerator, WeightLog, summarize
+from .loadgen import LOCAL_API_KEY, LoadGenerator, WeightLog, summarize
 from .stack import Stack, StackInfo, compressed_ladder, stop_state_dir
 
 LADDER = (1, 2, 10, 20, 35, 50)
@@ -214,6 +214,7 @@ def summary(console: Console, stack: Stack, info: StackInfo, acts: list[Act], lo
         f"  export KUBECONFIG={info.kubeconfig}\n  export PATH={tools}:$PATH\n"
         f"  kubectl get wbr\n  kubectl wallbounce status {acts[-1].rollout}\n  kubectl get httproute techsapo -o yaml\n"
         f"  curl -s {info.gateway_url}/api/v1/generate -H 'Content-Type: application/json' "
+        f"-H 'Authorization: Bearer {LOCAL_API_KEY}' "
         "-d '{\"prompt\": \"Should we enable keep-alive?\"}'\n"
         f"  Prometheus: {info.prometheus_url}\n\n"
         f"Stop everything with: {down}", title="what next", border_style="green"))

@@ -22,6 +22,20 @@ from typing import Any
 import aiohttp
 
 VARIANT_HEADER = "X-Wallbounce-Variant"
+#: the API key of the local stack's tenant (loopback only, like the stack's fake provider keys); a real deployment's
+#: key comes from ``WALLBOUNCE_API_KEY``
+LOCAL_API_KEY = "wbk_local_stack_demo_key_000000000000"
+
+
+def api_key(given: str | None = None) -> str:
+    """The key to send: ``given``, else ``WALLBOUNCE_API_KEY``, else the local stack's."""
+    import os
+
+    return given or os.environ.get("WALLBOUNCE_API_KEY") or LOCAL_API_KEY
+
+
+def auth_headers(key: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key(key)}"}
 PROMPTS = (
     "Should we enable HTTP keep-alive on the load balancer?",
     "Is it safe to raise the connection pool size to 200?",
@@ -97,7 +111,7 @@ async def _one(session: aiohttp.ClientSession, url: str, n: int, task_type: str,
     body = {"prompt": f"{PROMPTS[n % len(PROMPTS)]} (request {n})", "task_type": task_type}
     started, t0 = time.time(), time.monotonic()
     try:
-        async with session.post(f"{url}/api/v1/generate", json=body,
+        async with session.post(f"{url}/api/v1/generate", json=body, headers=auth_headers(),
                                 timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             data: Any = None
             try:

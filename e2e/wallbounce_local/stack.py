@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from . import controlplane, gateway, procs, thirdparty
+from .loadgen import LOCAL_API_KEY, auth_headers
 from .prometheus import Prometheus, static_job
 
 GROUP, VERSION, PLURAL = "wallbounce.dev", "v1alpha1", "wallbouncerollouts"
@@ -142,7 +143,7 @@ def read_info(state_dir: Path) -> StackInfo | None:
 def _http_json(url: str, body: Any = None, timeout: float = 5.0) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",  # noqa: S310
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **auth_headers()})
     with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URLs we built
         return json.loads(resp.read() or b"null")
 
@@ -282,9 +283,22 @@ class Stack:
             "providers": {name: {"model": model, "timeout_s": 10} for name, model in
                           (("openai", "gpt-5"), ("gemini", "gemini-2.5-pro"), ("anthropic", "claude-sonnet-4-6"))},
             "request_deadline_s": 20,
+            "auth": {"keys_file": str(self._keys_file())},
         }
         path = folder / "config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    def _keys_file(self) -> Path:
+        """The API keys of the stack's services: one tenant, the load generator's key (hashed), no tight limits."""
+        import hashlib
+
+        path = self.state_dir / "services" / "api-keys.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        limits = {"requests_per_s": 10000, "burst": 10000, "tokens_per_min": 10**10, "usd_per_day": 10**6,
+                  "max_concurrent": 10000}
+        path.write_text(yaml.safe_dump({"tenants": {"local": limits}, "keys": [
+            {"id": "local-loadgen", "tenant": "local", "sha256": hashlib.sha256(LOCAL_API_KEY.encode()).hexdigest()}]}))
         return path
 
     def _start_service(self, variant: str) -> None:
@@ -293,7 +307,8 @@ class Stack:
         sim = self.sim_urls[variant]
         env.update(FAKE_KEYS)
         env.update({"OPENAI_BASE_URL": f"{sim}/v1", "ANTHROPIC_BASE_URL": sim, "GOOGLE_GEMINI_BASE_URL": sim,
-                    "WALLBOUNCE_VARIANT": variant, "WALLBOUNCE_CONFIG_FILE": str(self._service_config(variant))})
+                    "WALLBOUNCE_VARIANT": variant, "WALLBOUNCE_CONFIG_FILE": str(self._service_config(variant)),
+                    "WALLBOUNCE_REVISION": f"local-{variant}"})
         self.services[variant] = procs.Process(f"service-{variant}", self._python(
             "-m", "wallbounce_service.cli", "--host", backend.cluster_ip, "--port", str(backend.port)),
             self.log_dir / f"service-{variant}.log", env=env).start()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +25,7 @@ from .consensus_config import ConsensusSettings
 ProviderName = Literal["openai", "gemini", "anthropic"]
 TaskType = Literal["basic", "premium", "critical"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = ("openai", "gemini", "anthropic")
+TASK_TYPES: tuple[TaskType, ...] = ("basic", "premium", "critical")
 _DEFAULT_FALLBACK: tuple[ProviderName, ...] = ("gemini", "anthropic", "openai")
 
 #: Version of the built-in price table below (list prices per million tokens, checked 2026-11).
@@ -58,7 +59,7 @@ class ProviderSettings(BaseModel):
     """Per-provider knobs: model id, deadline of one call, weight in the consensus vote."""
 
     model: str
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=25.0, gt=0)
     weight: float = Field(default=1.0, gt=0)
     max_output_tokens: int = Field(default=2048, ge=16)
 
@@ -99,22 +100,86 @@ class CooldownSettings(BaseModel):
 
 
 class CacheSettings(BaseModel):
-    """All four caches share these bounds; ``enabled: false`` turns every cache off."""
+    """The caches (exact answer, similar query, provider result), all keyed by tenant and user.
+
+    ``enabled: false`` turns every cache off. The similar-query cache is off unless ``similar_enabled``: it can only
+    prove that two prompts differ in spelling, not that they mean the same (see ``similarity``). ``max_bytes`` bounds
+    the in-process store and, separately, the similar-query index; ``max_value_bytes`` bounds one stored value.
+    """
 
     enabled: bool = True
+    similar_enabled: bool = False
     ttl_s: float = Field(default=3600.0, gt=0)
     max_entries: int = Field(default=1024, ge=1)
     max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    similar_threshold: float = Field(default=0.92, gt=0, le=1)
+    max_value_bytes: int = Field(default=256 * 1024, ge=1024)
+    provider_results: bool = True
 
 
 class SessionSettings(BaseModel):
-    """Conversation history: 24 h TTL, a cap on turns and on sessions kept in memory."""
+    """Conversation history: 24 h TTL, caps on turns, on sessions and on bytes kept in memory.
+
+    Only what goes back to the providers is stored: ``context_chars`` of each prompt and answer.
+    """
 
     ttl_s: float = Field(default=24 * 3600.0, gt=0)
     max_turns: int = Field(default=20, ge=1)
     max_sessions: int = Field(default=10_000, ge=1)
+    max_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     context_turns: int = Field(default=4, ge=0)
+    context_chars: int = Field(default=1000, ge=1)
+
+
+class TenantLimits(BaseModel):
+    """What one tenant may use. Rates are token buckets (``burst`` requests at once, refilled at
+    ``requests_per_s``; ``tokens_per_min`` of provider tokens, input and output), the budget is USD per UTC day,
+    ``max_concurrent`` is per service process, ``max_request_usd`` caps the estimated cost of one request (the
+    client's ``budget_usd`` can only lower it). ``task_types`` the tenant may ask for (others: 403)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_s: float = Field(default=5.0, gt=0)
+    burst: int = Field(default=10, ge=1)
+    tokens_per_min: int = Field(default=200_000, ge=1)
+    usd_per_day: float = Field(default=10.0, ge=0)
+    max_request_usd: float = Field(default=0.5, gt=0)
+    max_concurrent: int = Field(default=16, ge=1)
+    task_types: list[TaskType] = Field(default_factory=lambda: list(TASK_TYPES))
+
+
+class AuthSettings(BaseModel):
+    """API keys: a YAML file (a mounted Secret) re-read when it changes. ``required: false`` serves requests without
+    a key as the tenant ``anonymous`` with ``anonymous_limits`` — for development only."""
+
+    required: bool = True
+    keys_file: Path | None = None
+    reload_s: float = Field(default=5.0, gt=0)
+    anonymous_limits: TenantLimits = Field(default_factory=TenantLimits)
+
+
+class LimitSettings(BaseModel):
+    """Process-wide caps and the HTTP parser's limits. Beyond ``max_inflight`` requests (or the tenant's
+    ``max_concurrent``) a request is refused at once with Retry-After: nothing queues without bound."""
+
+    max_inflight: int = Field(default=256, ge=1)
+    max_upstream: int = Field(default=96, ge=1)
+    retry_after_s: int = Field(default=1, ge=1)
+    body_read_timeout_s: float = Field(default=10.0, gt=0)
+    max_json_depth: int = Field(default=8, ge=2)
+    max_number_chars: int = Field(default=64, ge=8)
+    max_line_size: int = Field(default=8190, ge=256)
+    max_field_size: int = Field(default=8190, ge=256)
+    max_headers: int = Field(default=64, ge=8)
+    keepalive_timeout_s: float = Field(default=75.0, gt=0)
+
+
+class SecretSettings(BaseModel):
+    """What happens to secrets found in a prompt before it leaves: ``redact`` (replaced by ``[REDACTED_KIND]``) or
+    ``refuse`` (HTTP 400 naming the kinds). E-mail addresses and phone numbers become placeholders either way
+    (``anonymise_prompts``). More than ``max_findings`` sensitive values in one prompt is refused."""
+
+    action: Literal["redact", "refuse"] = "redact"
+    max_findings: int = Field(default=500, ge=1)
 
 
 class Settings(BaseSettings):
@@ -123,6 +188,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WALLBOUNCE_", env_nested_delimiter="__", extra="ignore")
 
     variant: Literal["stable", "canary"] = "stable"
+    revision: str = Field(default="unknown", min_length=1, max_length=128)
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
@@ -142,12 +208,22 @@ class Settings(BaseSettings):
     consensus: ConsensusSettings = Field(default_factory=ConsensusSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    secrets: SecretSettings = Field(default_factory=SecretSettings)
 
-    request_deadline_s: float = Field(default=120.0, gt=0)
+    request_deadline_s: float = Field(default=30.0, gt=0, le=600)
     max_prompt_chars: int = Field(default=32_000, ge=1)
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     heartbeat_s: float = Field(default=15.0, gt=0)
     anonymise_prompts: bool = True
+    log_prompts: bool = False
+
+    @field_validator("revision", mode="before")
+    @classmethod
+    def _unset_revision(cls, value: Any) -> Any:
+        # the downward API gives an empty string when the pod has no pod-template-hash label (a bare Pod)
+        return "unknown" if value is None or value == "" else value
 
     @field_validator("selection")
     @classmethod

@@ -1,50 +1,33 @@
-"""Masking of secrets and personal data: ``[REDACTED]`` in logs, reversible placeholders in prompts, JSON log lines.
+"""Masking built on the scanner: ``[REDACTED]`` in logs, and the prompt that leaves for a provider.
 
-- ``redact(text)`` replaces API keys, bearer tokens, e-mail addresses, phone numbers and card-like numbers.
-- ``Anonymiser`` swaps personal data in a prompt for placeholders (``<EMAIL_1>``) before it leaves for a provider and
-  puts the originals back into the answer.
-- ``JsonFormatter`` writes one JSON object per log line and passes every string through ``redact``;
-  ``configure_logging`` installs it on the root logger.
+- ``redact(text)`` replaces every secret and piece of personal data by ``[REDACTED]`` (log lines).
+- ``Anonymiser`` prepares a prompt for the providers: secrets become ``[REDACTED_<KIND>]`` for good (or, with the
+  ``refuse`` action, the prompt is refused naming the kinds found, never the values); e-mail addresses and phone
+  numbers become placeholders (``<EMAIL_1>``) that ``restore`` puts back into the answer for the same request.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import re
-import sys
-import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from .scanner import Finding, TooManyFindings, scan
 
 REDACTED = "[REDACTED]"
-
-_SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE),
-    re.compile(r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{8,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_-]{20,}"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-    re.compile(
-        r"(?i)\b(api[_-]?key|x-api-key|x-goog-api-key|token|secret|password|passwd|authorization)"
-        r"(\"?\s*[:=]\s*\"?)([^\s\"',;}]{6,})"
-    ),
-)
-EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-PHONE = re.compile(r"(?<![\w.])(?:\+\d{1,3}[\s-]?)?(?:\(?\d{2,4}\)?[\s-]?)\d{2,4}[\s-]\d{3,4}(?![\w.])")
-CARD = re.compile(r"\b\d(?:[ -]?\d){12,18}\b")
+TOO_MANY = "[REDACTED: too many sensitive values]"
+#: a log string is scanned up to this length; the rest is cut (a log line is no place for a prompt)
+LOG_SCAN_CHARS = 16_384
 
 
 def redact(text: str) -> str:
     """``text`` with every secret and piece of personal data replaced by ``[REDACTED]``."""
-    for pattern in _SECRET_PATTERNS:
-        if pattern.groups == 3:
-            text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
-        else:
-            text = pattern.sub(REDACTED, text)
-    text = EMAIL.sub(REDACTED, text)
-    text = CARD.sub(REDACTED, text)
-    return PHONE.sub(REDACTED, text)
+    if len(text) > LOG_SCAN_CHARS:
+        text = text[:LOG_SCAN_CHARS] + "…"
+    try:
+        findings = scan(text, max_findings=200)
+    except TooManyFindings:
+        return TOO_MANY
+    return _replace(text, findings, lambda _f, _v: REDACTED)
 
 
 def redact_value(value: Any) -> Any:
@@ -58,27 +41,52 @@ def redact_value(value: Any) -> Any:
     return value
 
 
+class SecretsFound(Exception):
+    """The prompt holds secrets and the configured action is ``refuse``."""
+
+    def __init__(self, kinds: list[str]) -> None:
+        super().__init__(", ".join(kinds))
+        self.kinds = kinds
+
+
 @dataclass
 class Anonymiser:
-    """Reversible replacement of e-mail addresses and phone numbers by placeholders, for one request."""
+    """Prepares one request's prompt for the providers and restores its placeholders in the answer."""
 
+    action: Literal["redact", "refuse"] = "redact"
+    anonymise_pii: bool = True
+    max_findings: int = 500
     mapping: dict[str, str] = field(default_factory=dict)
+    kinds: list[str] = field(default_factory=list)
 
     def anonymise(self, text: str) -> str:
-        def swap(kind: str) -> Any:
-            def inner(match: re.Match[str]) -> str:
-                original = match.group(0)
-                for placeholder, value in self.mapping.items():
-                    if value == original:
-                        return placeholder
-                placeholder = f"<{kind}_{sum(1 for k in self.mapping if k.startswith('<' + kind)) + 1}>"
-                self.mapping[placeholder] = original
-                return placeholder
+        """``text`` as it may leave; raises ``SecretsFound`` (refuse) or ``TooManyFindings``."""
+        findings = scan(text, self.max_findings)
+        secrets = sorted({f.kind for f in findings if not f.pii})
+        self.kinds = sorted({f.kind for f in findings})
+        if secrets and self.action == "refuse":
+            raise SecretsFound(secrets)
+        counters: dict[str, int] = {}
+        for placeholder in self.mapping:
+            kind_of = placeholder[1:].rsplit("_", 1)[0]
+            counters[kind_of] = counters.get(kind_of, 0) + 1
+        by_value: dict[str, str] = {v: k for k, v in self.mapping.items()}
 
-            return inner
+        def replacement(finding: Finding, value: str) -> str:
+            if not finding.pii:
+                return f"[REDACTED_{finding.kind.upper()}]"
+            if not self.anonymise_pii:
+                return value
+            if value in by_value:
+                return by_value[value]
+            kind = finding.kind.upper()
+            counters[kind] = counters.get(kind, 0) + 1
+            placeholder = f"<{kind}_{counters[kind]}>"
+            self.mapping[placeholder] = value
+            by_value[value] = placeholder
+            return placeholder
 
-        text = EMAIL.sub(swap("EMAIL"), text)
-        return PHONE.sub(swap("PHONE"), text)
+        return _replace(text, findings, replacement)
 
     def restore(self, text: str) -> str:
         for placeholder, original in self.mapping.items():
@@ -86,45 +94,23 @@ class Anonymiser:
         return text
 
 
-_STANDARD_ATTRS = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime", "taskName"}
-)
+def _replace(text: str, findings: list[Finding], replacement: Any) -> str:
+    if not findings:
+        return text
+    parts: list[str] = []
+    last = 0
+    for finding in findings:
+        parts.append(text[last : finding.start])
+        parts.append(replacement(finding, text[finding.start : finding.end]))
+        last = finding.end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and the record's extra fields, all redacted."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_ATTRS and not key.startswith("_"):
-                payload[key] = value
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(redact_value(payload), ensure_ascii=False, default=str)
-
-
-class TextFormatter(logging.Formatter):
-    """Readable terminal lines, redacted too."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
-
-
-def configure_logging(fmt: str = "json", level: str = "INFO", stream: Any = None) -> logging.Handler:
-    """Installs one redacting handler on the root logger (replacing earlier ones of ours) and returns it."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.set_name("wallbounce")
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        if existing.get_name() == "wallbounce":
-            root.removeHandler(existing)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    return handler
+def without_secrets(text: str) -> str:
+    """``text`` with its secrets replaced by ``[REDACTED_<KIND>]`` and its personal data kept (session turns)."""
+    try:
+        findings = [f for f in scan(text, max_findings=10_000) if not f.pii]
+    except TooManyFindings:
+        return REDACTED
+    return _replace(text, findings, lambda f, _v: f"[REDACTED_{f.kind.upper()}]")

@@ -22,6 +22,39 @@ from wallbounce_local.procs import free_port
 from wallbounce_service.app import create_app
 from wallbounce_service.config import Settings
 
+#: API keys of the service under test (tenant → key); the keys file holds their SHA-256 only
+API_KEYS = {
+    "acme": "wbk_test_acme_0123456789abcdefghij",
+    "globex": "wbk_test_globex_0123456789abcdefgh",
+}
+GENEROUS = {
+    "requests_per_s": 1000,
+    "burst": 1000,
+    "tokens_per_min": 50_000_000,
+    "usd_per_day": 1000,
+    "max_concurrent": 500,
+}
+
+
+def auth_header(tenant: str = "acme") -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEYS[tenant]}"}
+
+
+def write_keys_file(path: Path, tenants: dict[str, dict[str, Any]] | None = None, plain: bool = False) -> Path:
+    """A keys file for ``API_KEYS`` (hashed unless ``plain``), each tenant with generous limits unless given."""
+    import yaml
+
+    from wallbounce_service.auth import hash_key
+
+    limits = {t: {**GENEROUS, **(tenants or {}).get(t, {})} for t in API_KEYS}
+    keys = [
+        {"id": f"{t}-key", "tenant": t, **({"key": k} if plain else {"sha256": hash_key(k)})}
+        for t, k in API_KEYS.items()
+    ]
+    path.write_text(yaml.safe_dump({"tenants": limits, "keys": keys}))
+    return path
+
+
 FAKE_KEYS = {
     "OPENAI_API_KEY": "sk-test-fakeopenai0123456789",
     "ANTHROPIC_API_KEY": "sk-ant-test-fakeanthropic0123456789",
@@ -78,13 +111,25 @@ AppFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 @pytest.fixture
-async def make_client(provider_env: dict[str, str]) -> AsyncIterator[AppFactory]:
-    """Starts the real app (real SDKs → simulator) on a loopback test server; several per test are fine."""
+def keys_file(tmp_path: Path) -> Path:
+    return write_keys_file(tmp_path / "keys.yaml")
+
+
+@pytest.fixture
+async def make_client(provider_env: dict[str, str], keys_file: Path) -> AsyncIterator[AppFactory]:
+    """Starts the real app (real SDKs → simulator) on a loopback test server; several per test are fine.
+    Its requests carry tenant ``acme``'s key unless ``tenant`` says otherwise (``None``: no key)."""
     clients: list[TestClient[Any, Any]] = []
 
-    async def make(settings: Settings | None = None, **overrides: Any) -> TestClient[Any, Any]:
+    async def make(
+        settings: Settings | None = None, tenant: str | None = "acme", **overrides: Any
+    ) -> TestClient[Any, Any]:
+        overrides.setdefault("auth", {"keys_file": str(keys_file)})
         app = create_app(settings or fast_settings(**overrides))
-        client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1"))
+        headers = auth_header(tenant) if tenant else {}
+        client: TestClient[Any, Any] = TestClient(
+            TestServer(app, host="127.0.0.1", handler_cancellation=True), headers=headers
+        )
         await client.start_server()
         clients.append(client)
         return client
@@ -172,7 +217,7 @@ class LogCapture(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__()
-        from wallbounce_service.redact import JsonFormatter
+        from wallbounce_service.logs import JsonFormatter
 
         self.setFormatter(JsonFormatter())
         self.lines: list[str] = []

@@ -14,7 +14,7 @@ import pytest
 
 from wallbounce_local.procs import Process, StartError, free_port
 
-from .conftest import FAKE_KEYS
+from .conftest import API_KEYS, FAKE_KEYS, write_keys_file
 
 
 def _get(url: str) -> int:
@@ -22,35 +22,51 @@ def _get(url: str) -> int:
         return int(response.status)
 
 
-@contextmanager
-def running_stack(
-    workdir: Path, variant: str = "stable", extra_env: dict[str, str] | None = None
-) -> Iterator[dict[str, str]]:
-    """A simulator process and a service process wired to it; yields their URLs; stops both."""
-    sim_port, port = free_port(), free_port()
-    base_env = {
+def _base_env() -> dict[str, str]:
+    return {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("WALLBOUNCE_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_", "REDIS_"))
     }
-    sim = Process(
-        "simulator",
-        [sys.executable, "-m", "wallbounce_sim", "--port", str(sim_port)],
-        workdir / f"sim-{sim_port}.log",
-        env=base_env,
-    )
-    sim_url = f"http://127.0.0.1:{sim_port}"
+
+
+@contextmanager
+def simulator(workdir: Path) -> Iterator[str]:
+    """A simulator process; yields its URL."""
+    port = free_port()
+    sim = Process("simulator", [sys.executable, "-m", "wallbounce_sim", "--port", str(port)],
+                  workdir / f"sim-{port}.log", env=_base_env())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        sim.start().wait_until(lambda: _get(f"{url}/_sim/stats") == 200, 20, "serving")
+        yield url
+    except StartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    finally:
+        sim.stop()
+
+
+@contextmanager
+def service(
+    workdir: Path, sim_url: str, variant: str = "stable", extra_env: dict[str, str] | None = None
+) -> Iterator[dict[str, str]]:
+    """A service process wired to the simulator at ``sim_url``, with the test keys; yields its URL and log."""
+    port = free_port()
+    keys = workdir / f"keys-{port}.yaml"
+    if not keys.exists():
+        write_keys_file(keys)
     env = {
-        **base_env,
+        **_base_env(),
         **FAKE_KEYS,
         "OPENAI_BASE_URL": f"{sim_url}/v1",
         "ANTHROPIC_BASE_URL": sim_url,
         "GOOGLE_GEMINI_BASE_URL": sim_url,
         "WALLBOUNCE_VARIANT": variant,
         "WALLBOUNCE_LOG_FORMAT": "json",
+        "WALLBOUNCE_AUTH__KEYS_FILE": str(keys),
         **(extra_env or {}),
     }
-    service = Process(
+    proc = Process(
         "service",
         [sys.executable, "-m", "wallbounce_service.cli", "--host", "127.0.0.1", "--port", str(port)],
         workdir / f"service-{port}.log",
@@ -58,20 +74,31 @@ def running_stack(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        sim.start().wait_until(lambda: _get(f"{sim_url}/_sim/stats") == 200, 20, "serving")
-        service.start().wait_until(lambda: _get(f"{url}/readyz") == 200, 30, "ready")
-        yield {"url": url, "sim_url": sim_url, "log": str(service.log)}
+        proc.start().wait_until(lambda: _get(f"{url}/readyz") == 200, 30, "ready")
+        yield {"url": url, "log": str(proc.log), "pid": str(proc.pid), "keys": env["WALLBOUNCE_AUTH__KEYS_FILE"]}
     except StartError as exc:
         pytest.fail(str(exc), pytrace=False)
     finally:
-        service.stop()
-        sim.stop()
+        proc.stop()
 
 
-def post_json(url: str, body: object, timeout: float = 20) -> tuple[int, dict[str, object], dict[str, str]]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
+@contextmanager
+def running_stack(
+    workdir: Path, variant: str = "stable", extra_env: dict[str, str] | None = None
+) -> Iterator[dict[str, str]]:
+    """A simulator process and a service process wired to it; yields their URLs; stops both."""
+    with simulator(workdir) as sim_url, service(workdir, sim_url, variant, extra_env) as svc:
+        yield {**svc, "sim_url": sim_url}
+
+
+def post_json(
+    url: str, body: object, timeout: float = 20, tenant: str | None = "acme", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, object], dict[str, str]]:
+    """POSTs JSON (with tenant ``tenant``'s key unless ``None``); (status, JSON body, headers)."""
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if tenant is not None:
+        sent["Authorization"] = f"Bearer {API_KEYS[tenant]}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # loopback only
             return int(response.status), json.loads(response.read()), dict(response.headers)

@@ -153,8 +153,9 @@ async def test_low_consensus_is_422_with_the_answer_and_scores(client: Client, s
     assert body["error"]["code"] == "low_consensus" and body["error"]["field"] == "confidence"
     assert body["agreement"] == 0.5 and body["confidence"] < 0.7
     assert body["response"] and "2 group(s)" in body["reasoning"]
-    assert await metric(client, "wallbounce_requests_total", outcome="rejected") == 1
-    assert await metric(client, "wallbounce_consensus_confidence_count") == 1
+    assert await metric(client, "wallbounce_requests_total", outcome="low_consensus") == 1
+    assert await metric(client, "wallbounce_requests_total", outcome="error") == 0
+    assert await metric(client, "wallbounce_consensus_confidence_count") == 1  # a 422's confidence is observed too
 
 
 async def test_bounce_depth_one_is_a_proposal_and_one_review(client: Client, sim: Simulator) -> None:
@@ -254,29 +255,46 @@ async def test_invalid_requests_name_the_problem(client: Client, sim: Simulator)
         assert r.status == status, (kwargs.get("json"), body)
         assert body["error"]["code"] == code and body["error"]["field"] == field, body
     assert sum(s.requests for s in sim.stats.values()) == 0
-    assert await metric(client, "wallbounce_requests_total", outcome="rejected") == len(cases)
+    assert await metric(client, "wallbounce_requests_total", outcome="client_error") == len(cases)
+    assert await metric(client, "wallbounce_requests_total", outcome="error") == 0
     r = await client.get("/no/such/path")
     assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
 
 
 async def test_exact_and_similar_cache_hits_skip_the_providers(make_client: AppFactory, sim: Simulator) -> None:
-    client = await make_client()
+    client = await make_client(cache={"similar_enabled": True})
     prompt = "How should we configure retries with exponential backoff for the payment API?"
     first = await (await client.post(GEN, json={"prompt": prompt})).json()
     calls = sum(s.requests for s in sim.stats.values())
     second = await (await client.post(GEN, json={"prompt": prompt})).json()
-    similar = await (await client.post(GEN, json={"prompt": prompt.replace("?", " ?")})).json()
-    assert first["cached"] is False and second["cached"] is True and similar["cached"] is True
+    typo = await (await client.post(GEN, json={"prompt": prompt.replace("configure", "configuer") + " "})).json()
+    assert first["cached"] is False and second["cached"] is True and typo["cached"] is True
     assert second["response"] == first["response"] and second["confidence"] == first["confidence"]
     assert sum(s.requests for s in sim.stats.values()) == calls
     assert await metric(client, "wallbounce_cache_requests_total", cache="exact", result="hit") == 1
     assert await metric(client, "wallbounce_cache_requests_total", cache="similar", result="hit") == 1
-    # another scope (depth) misses the response caches (the analyzer itself caches nothing: issue 14)
+    # cache hits are answered requests: their confidence is observed too
+    assert await metric(client, "wallbounce_consensus_confidence_count") == 3
+    # another scope (depth) misses the answer caches but reuses this tenant's provider results
     r = await client.post(GEN, json={"prompt": prompt, "depth": 2})
+    assert (await r.json())["cached"] is False and sum(s.requests for s in sim.stats.values()) == calls
+    assert await metric(client, "wallbounce_cache_requests_total", cache="provider", result="hit") == 2
+    # another tenant asks the very same question: nothing cached is shared across tenants
+    other = await make_client(cache={"similar_enabled": True}, tenant="globex")
+    r = await other.post(GEN, json={"prompt": prompt})
     assert (await r.json())["cached"] is False and sum(s.requests for s in sim.stats.values()) == calls + 2
     off = await make_client(cache={"enabled": False})
     r = await off.post(GEN, json={"prompt": prompt})
     assert (await r.json())["cached"] is False and sum(s.requests for s in sim.stats.values()) == calls + 4
+
+
+async def test_the_similar_query_cache_is_off_by_default(client: Client, sim: Simulator) -> None:
+    prompt = "How should we configure retries with exponential backoff for the payment API?"
+    await client.post(GEN, json={"prompt": prompt})
+    r = await client.post(GEN, json={"prompt": prompt.replace("configure", "configuer")})
+    assert (await r.json())["cached"] is False
+    assert await metric(client, "wallbounce_cache_requests_total", cache="similar", result="hit") == 0
+    assert await metric(client, "wallbounce_cache_requests_total", cache="similar", result="miss") == 0
 
 
 async def test_sessions_are_shared_by_two_instances_through_redis(
@@ -284,10 +302,11 @@ async def test_sessions_are_shared_by_two_instances_through_redis(
 ) -> None:
     a = await make_client(redis_url=redis_server.url)
     b = await make_client(redis_url=redis_server.url)
-    r = await a.post(GEN, json={"prompt": "My service is called Orion. Is TLS 1.3 ok?", "session_id": "sess-42"})
-    assert r.status == 200
-    r = await b.post(GEN, json={"prompt": "And for its admin port?", "session_id": "sess-42"})
-    assert r.status == 200
+    r = await a.post(GEN, json={"prompt": "My service is called Orion. Is TLS 1.3 ok?", "new_session": True})
+    session = (await r.json())["session_id"]
+    assert r.status == 200 and session.startswith("ses_") and len(session) >= 32
+    r = await b.post(GEN, json={"prompt": "And for its admin port?", "session_id": session})
+    assert r.status == 200 and (await r.json())["session_id"] == session
     sent = sim.stats["gemini"].prompts[-1]
     assert "Conversation so far" in sent and "Orion" in sent and "And for its admin port?" in sent
     # the caches are shared too: B answers A's question from Redis without calling a provider
@@ -295,12 +314,20 @@ async def test_sessions_are_shared_by_two_instances_through_redis(
     calls = sum(st.requests for st in sim.stats.values())
     r = await b.post(GEN, json={"prompt": "What does HSTS do for Orion?"})
     assert (await r.json())["cached"] is True and sum(st.requests for st in sim.stats.values()) == calls
+    # a session id the server never minted, or one minted for another tenant, is refused and sends nothing
+    other = await make_client(redis_url=redis_server.url, tenant="globex")
+    for client, sid in ((a, "sess-42"), (other, session)):
+        r = await client.post(GEN, json={"prompt": "Remind me of the name?", "session_id": sid})
+        body = await r.json()
+        assert r.status == 404 and body["error"]["code"] == "unknown_session", body
+        assert body["error"]["field"] == "session_id" and sum(st.requests for st in sim.stats.values()) == calls
     # without Redis the second instance knows nothing of the session
     c = await make_client()
     d = await make_client()
-    await c.post(GEN, json={"prompt": "My service is called Vega. Is TLS 1.3 ok?", "session_id": "sess-43"})
-    await d.post(GEN, json={"prompt": "And for its admin port?", "session_id": "sess-43"})
-    assert "Vega" not in sim.stats["gemini"].prompts[-1]
+    r = await c.post(GEN, json={"prompt": "My service is called Vega. Is TLS 1.3 ok?", "new_session": True})
+    calls = sum(st.requests for st in sim.stats.values())
+    r = await d.post(GEN, json={"prompt": "And for its admin port?", "session_id": (await r.json())["session_id"]})
+    assert r.status == 404 and sum(st.requests for st in sim.stats.values()) == calls
 
 
 async def test_masking_in_logs_and_prompts(client: Client, sim: Simulator, json_logs: LogCapture) -> None:
@@ -313,23 +340,31 @@ async def test_masking_in_logs_and_prompts(client: Client, sim: Simulator, json_
     assert r.status == 200, body
     assert email in body["response"]  # the placeholder was restored in the answer
     # a follow-up in the same session: the history that goes along is anonymised too
-    await client.post(GEN, json={"prompt": f"Reach me at {email}", "session_id": "mask-2", "task_type": "premium"})
-    r = await client.post(GEN, json={"prompt": "Remind me how?", "session_id": "mask-2", "task_type": "premium"})
+    r = await client.post(GEN, json={"prompt": f"Reach me at {email}", "new_session": True, "task_type": "premium"})
+    session = (await r.json())["session_id"]
+    r = await client.post(GEN, json={"prompt": "Remind me how?", "session_id": session, "task_type": "premium"})
     assert r.status == 200 and "Conversation so far" in sim.stats["gemini"].prompts[-1]
     assert "<EMAIL_1>" in sim.stats["gemini"].prompts[-1]
     for vendor in ("gemini", "openai", "anthropic"):
         for sent in sim.stats[vendor].prompts:
-            assert email not in sent  # anonymised before it left for a provider
+            assert email not in sent and secret not in sent  # anonymised and redacted before it left
+    assert "[REDACTED_OPENAI_KEY]" in sim.stats["gemini"].prompts[0]
     assert len(json_logs.lines) >= 3
     assert any('"provider call failed"' in line for line in json_logs.lines)
-    # the raw records did carry the secrets (so the scan below is not vacuous) …
+    # the raw records did carry the provider's key (so the scan below is not vacuous) …
     raw = " ".join(f"{r.getMessage()} {r.__dict__}" for r in json_logs.records)
-    assert FAKE_KEYS["OPENAI_API_KEY"] in raw and email in raw and secret in raw
-    assert any('"prompt_preview"' in line for line in json_logs.lines)
+    assert FAKE_KEYS["OPENAI_API_KEY"] in raw
+    # … and one audit line per request, without any prompt text
+    audits = [json.loads(line) for line in json_logs.lines if '"wallbounce.audit"' in line]
+    assert len(audits) == 3 and all(a["tenant"] == "acme" and a["key_id"] == "acme-key" for a in audits)
+    assert audits[0]["input_tokens"] > 0 and audits[0]["cost_usd"] > 0 and "prompt_preview" not in audits[0]
     for line in json_logs.lines:
-        json.loads(line)
+        record = json.loads(line)
         for needle in (secret, email, *FAKE_KEYS.values(), "user-7"):
             assert needle not in line, line
+        if record["logger"].startswith("wallbounce"):  # the SDKs' own DEBUG lines are silenced by the CLI
+            for needle in ("Should I rotate", "Remind me", "Reach me"):
+                assert needle not in line, line
 
 
 async def read_events(resp: Any, until: str | None = None, limit: int = 200) -> list[tuple[str, Any]]:
@@ -408,15 +443,16 @@ async def test_metrics_follow_the_contract(client: Client) -> None:
     await client.post(GEN, json={"prompt": ""})
     text = await (await client.get("/metrics")).text()
     expected = {
-        "wallbounce_requests_total": {"variant", "task_type", "outcome"},
-        "wallbounce_request_duration_seconds_bucket": {"variant", "task_type", "le"},
-        "wallbounce_consensus_confidence_bucket": {"variant", "task_type", "le"},
-        "wallbounce_provider_requests_total": {"variant", "provider", "outcome"},
-        "wallbounce_provider_duration_seconds_bucket": {"variant", "provider", "le"},
-        "wallbounce_tokens_total": {"variant", "provider", "direction"},
-        "wallbounce_cost_usd_total": {"variant", "provider"},
-        "wallbounce_cache_requests_total": {"variant", "cache", "result"},
-        "wallbounce_inflight_requests": {"variant"},
+        "wallbounce_requests_total": {"variant", "revision", "task_type", "outcome"},
+        "wallbounce_request_duration_seconds_bucket": {"variant", "revision", "task_type", "le"},
+        "wallbounce_consensus_confidence_bucket": {"variant", "revision", "task_type", "le"},
+        "wallbounce_provider_requests_total": {"variant", "revision", "provider", "outcome"},
+        "wallbounce_provider_duration_seconds_bucket": {"variant", "revision", "provider", "le"},
+        "wallbounce_tokens_total": {"variant", "revision", "provider", "direction"},
+        "wallbounce_cost_usd_total": {"variant", "revision", "provider"},
+        "wallbounce_cache_requests_total": {"variant", "revision", "cache", "result"},
+        "wallbounce_inflight_requests": {"variant", "revision"},
+        "wallbounce_provider_available": {"variant", "revision", "provider"},
     }
     seen: dict[str, set[str]] = {}
     for line in text.splitlines():
@@ -451,4 +487,6 @@ async def test_openapi_document_describes_the_live_api(client: Client) -> None:
     assert request_schema["properties"]["prompt"]["maxLength"] == fast_settings().max_prompt_chars
     assert request_schema["additionalProperties"] is False
     responses = doc["paths"]["/api/v1/generate"]["post"]["responses"]
-    assert set(responses) == {"200", "400", "413", "415", "422", "503", "504"}
+    assert set(responses) == {"200", "400", "401", "403", "404", "408", "413", "415", "422", "429", "503", "504"}
+    assert doc["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    assert doc["paths"]["/healthz"]["get"]["security"] == []

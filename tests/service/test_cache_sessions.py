@@ -1,13 +1,14 @@
-"""Caches and sessions: bounds, TTLs, off switch, hit/miss metrics; the Redis backends against a real redis-server."""
+"""Caches and sessions: bounds in entries and bytes, TTLs, the similar-query rules, sessions owned by their tenant;
+the Redis backends against a real redis-server."""
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio as aioredis
 
-from wallbounce_service.cache import Caches, MemoryBackend, RedisBackend
-from wallbounce_service.config import CacheSettings
-from wallbounce_service.metrics import Metrics
+from wallbounce_service.cache import ENTRY_OVERHEAD, MemoryBackend, RedisBackend
 from wallbounce_service.sessions import MemorySessionStore, RedisSessionStore, Turn
+from wallbounce_service.similarity import SimilarIndex, same_question, words
 
 
 class Clock:
@@ -18,57 +19,96 @@ class Clock:
         return self.now
 
 
-def sample(metrics: Metrics, cache: str, result: str) -> float:
-    value = metrics.registry.get_sample_value(
-        "wallbounce_cache_requests_total", {"variant": metrics.variant, "cache": cache, "result": result}
-    )
-    return value or 0.0
-
-
 async def test_memory_backend_bounds_entries_bytes_and_ttl() -> None:
     clock = Clock()
-    backend = MemoryBackend(max_entries=3, max_bytes=100, clock=clock)
+    backend = MemoryBackend(max_entries=3, max_bytes=3 * (ENTRY_OVERHEAD + 12), clock=clock)
     for i in range(5):
         await backend.set(f"k{i}", b"x" * 10, ttl_s=10)
     assert len(backend) == 3 and await backend.get("k0") is None and await backend.get("k4") == b"x" * 10
-    await backend.set("big", b"y" * 60, ttl_s=10)
-    await backend.set("big2", b"z" * 60, ttl_s=10)
-    assert backend.bytes <= 100 and await backend.get("big") is None
-    await backend.set("too-big", b"q" * 101, ttl_s=10)
+    await backend.set("big", b"y" * 300, ttl_s=10)
+    await backend.set("big2", b"z" * 300, ttl_s=10)
+    assert backend.bytes <= backend.max_bytes and await backend.get("big") is None
+    await backend.set("too-big", b"q" * 2000, ttl_s=10)
     assert await backend.get("too-big") is None
     clock.now += 11
-    assert await backend.get("big2") is None and backend.bytes <= 100
+    assert await backend.get("big2") is None and backend.bytes <= backend.max_bytes
 
 
-async def test_caches_count_hits_and_misses_and_can_be_switched_off() -> None:
-    metrics = Metrics("canary")
-    caches = Caches(CacheSettings(), metrics)
-    assert await caches.get_exact("basic", "What is DNS?") is None
-    await caches.put_exact("basic", "What is DNS?", {"response": "names to addresses"})
-    assert await caches.get_exact("basic", "What is DNS?") == {"response": "names to addresses"}
-    assert await caches.get_exact("premium", "What is DNS?") is None  # scope is part of the key
-    assert sample(metrics, "exact", "hit") == 1 and sample(metrics, "exact", "miss") == 2
-    similar = await caches.get_similar("basic", "What is DNS ?")
-    assert similar is not None and similar[0]["response"] == "names to addresses" and similar[1] >= 0.92
-    assert await caches.get_similar("basic", "How do I rotate TLS certificates?") is None
-    assert sample(metrics, "similar", "hit") == 1 and sample(metrics, "similar", "miss") == 1
-    off = Caches(CacheSettings(enabled=False), metrics)
-    await off.put_exact("basic", "q", {"r": 1})
-    assert await off.get_exact("basic", "q") is None
-    assert sample(metrics, "exact", "miss") == 2  # a switched-off cache is not consulted at all
+# the issue's pairs: the same wording with one meaning-bearing difference must never share an answer
+DIFFERENT = [
+    ("How do I recursively delete the cache folder ~/.cache/app?", "How do I recursively delete the root folder /?"),
+    ("How do I recursively delete the cache folder?", "How do I recursively delete the root folder?"),
+    ("Should we enable HTTP keep-alive on the balancer?", "Should we not enable HTTP keep-alive on the balancer?"),
+    ("Should we enable keep-alive?", "Shouldn't we enable keep-alive?"),
+    ("Is it safe to raise the connection pool size to 200?", "Is it safe to raise the connection pool size to 2000?"),
+    ("Is it safe to raise the pool to 1.5 GB?", "Is it safe to raise the pool to 15 GB?"),
+    ("Delete C:\\\\data\\\\tmp recursively?", "Delete C:\\\\data recursively?"),
+    ("Should we enable it?", "Should we disable it?"),
+    ("Is the service able to scale?", "Is the service unable to scale?"),
+    ("Should A replace B?", "Should B replace A?"),
+    ("キープアライブを有効にすべきですか？", "キープアライブを有効にすべきではありませんか？"),
+    ("設定を有効にしますか", "設定を無効にしますか"),
+]
+SAME = [
+    ("How should we configure retries?", "how should we configuer retries ?"),
+    ("Please, how should we configure the retries", "How should we configure retries?"),
+    ("Is TLS 1.3 recommended?", "is tls 1.3 recommended"),
+]
 
 
-async def test_memory_sessions_cap_turns_sessions_and_expire() -> None:
+@pytest.mark.parametrize(("a", "b"), DIFFERENT)
+def test_a_different_question_is_never_the_same(a: str, b: str) -> None:
+    assert not same_question(words(a), words(b))
+    index = SimilarIndex(max_bytes=1 << 20)
+    index.add("acme", a, "key-a")
+    assert index.find("acme", b) is None
+
+
+@pytest.mark.parametrize(("a", "b"), SAME)
+def test_the_same_question_spelled_differently_matches_within_its_tenant_only(a: str, b: str) -> None:
+    index = SimilarIndex(max_bytes=1 << 20)
+    index.add("acme", a, "key-a")
+    assert index.find("acme", b) == "key-a"
+    assert index.find("globex", b) is None
+
+
+def test_similar_index_is_bounded_in_bytes_and_skips_long_prompts() -> None:
+    index = SimilarIndex(max_bytes=64 * 1024)
+    for i in range(2000):
+        index.add("acme", f"Question number {i}: should service {i} use retries with backoff?", f"k{i}")
+    assert index.bytes <= 64 * 1024 and 0 < len(index) < 2000
+    assert index.find("acme", "Question number 1999: should service 1999 use retries with backoff?") == "k1999"
+    before = index.bytes
+    index.add("acme", "x " * 5000, "long")
+    assert index.bytes == before
+
+
+async def test_memory_sessions_are_minted_owned_capped_and_expire() -> None:
     clock = Clock()
     store = MemorySessionStore(ttl_s=60, max_turns=3, max_sessions=2, clock=clock)
+    s1 = await store.mint("acme\x1f")
+    assert s1.startswith("ses_") and len(s1) >= 32 and s1 != await store.mint("acme\x1f")
+    assert await store.history("acme\x1f", "made-up") is None
     for i in range(5):
-        await store.append("s1", Turn(f"q{i}", f"a{i}", i))
-    assert [t.prompt for t in await store.history("s1")] == ["q2", "q3", "q4"]
-    await store.append("s2", Turn("q", "a", 0))
-    await store.append("s3", Turn("q", "a", 0))
-    assert await store.history("s1") == [] and len(store) == 2
+        await store.append("acme\x1f", s1, Turn(f"q{i}", f"a{i}", i))
+    history = await store.history("acme\x1f", s1)
+    assert history is not None and [t.prompt for t in history] == ["q2", "q3", "q4"]
+    assert await store.history("globex\x1f", s1) is None  # another tenant's id is simply not there
+    assert await store.history("acme\x1fbob", s1) is None  # nor another user's
+    await store.mint("acme\x1f")
+    await store.mint("acme\x1f")
+    assert await store.history("acme\x1f", s1) is None and len(store) == 2
     clock.now += 61
-    assert await store.history("s3") == []
+    assert len([k for k in list(store._data) if await store.history(*k) is not None]) == 0
+
+
+async def test_memory_sessions_are_bounded_in_bytes() -> None:
+    store = MemorySessionStore(ttl_s=60, max_turns=20, max_sessions=10_000, max_bytes=200_000)
+    for _ in range(200):
+        sid = await store.mint("acme\x1f")
+        for _ in range(5):
+            await store.append("acme\x1f", sid, Turn("q" * 1000, "a" * 1000, 0))
+    assert store.bytes <= 200_000 and len(store) < 200
 
 
 async def test_redis_backends(redis_server) -> None:
@@ -76,10 +116,14 @@ async def test_redis_backends(redis_server) -> None:
     try:
         await client.flushdb()
         store = RedisSessionStore(client, ttl_s=30, max_turns=2, prefix="t:session:")
+        sid = await store.mint("acme\x1f")
+        assert await store.history("acme\x1f", sid) == []
         for i in range(3):
-            await store.append("abc", Turn(f"質問{i}", f"answer {i}", float(i)))
-        assert [t.prompt for t in await store.history("abc")] == ["質問1", "質問2"]
-        ttl = await client.pttl("t:session:abc")
+            await store.append("acme\x1f", sid, Turn(f"質問{i}", f"answer {i}", float(i)))
+        history = await store.history("acme\x1f", sid)
+        assert history is not None and [t.prompt for t in history] == ["質問1", "質問2"]
+        assert await store.history("globex\x1f", sid) is None and await store.history("acme\x1f", "ses_x") is None
+        ttl = await client.pttl(f"t:session:acme\x1f:{sid}:turns")
         assert 0 < ttl <= 30_000
         backend = RedisBackend(client, prefix="t:cache:", max_value_bytes=10)
         await backend.set("k", b"value", ttl_s=0.2)

@@ -25,6 +25,16 @@ def test_defaults_follow_the_guide() -> None:
     assert s.prices["claude-sonnet-4-6"].input == 3 and s.prices["gemini-2.5-pro"].tier_threshold == 200_000
     assert s.cooldown.cooldown_s == 5 and s.cooldown.min_requests == 5 and s.cooldown.failure_threshold == 0.5
     assert s.sessions.ttl_s == 24 * 3600
+    # secure defaults: keys required, a deadline of at most 30 s, the similar-query cache off, prompts never logged
+    assert s.auth.required and s.request_deadline_s <= 30 and not s.cache.similar_enabled and not s.log_prompts
+    assert s.secrets.action == "redact" and s.revision == "unknown"
+
+
+def test_revision_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WALLBOUNCE_REVISION", "7d9f8c6b5")
+    assert Settings().revision == "7d9f8c6b5"
+    monkeypatch.setenv("WALLBOUNCE_REVISION", "")  # the downward API on a pod without the label
+    assert Settings().revision == "unknown"
 
 
 def test_yaml_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,11 +79,12 @@ async def test_usage_is_normalised_and_costed_per_vendor(sim: Simulator, provide
     assert sim.stats["openai"].paths[-1] == "/v1/responses"
     assert sim.stats["anthropic"].paths[-1] == "/v1/messages"
     assert sim.stats["gemini"].paths[-1].endswith("/models/gemini-2.5-pro:generateContent")
+    labels = {"variant": "stable", "revision": "unknown"}
     tokens = metrics.registry.get_sample_value(
-        "wallbounce_tokens_total", {"variant": "stable", "provider": "anthropic", "direction": "input"}
+        "wallbounce_tokens_total", {**labels, "provider": "anthropic", "direction": "input"}
     )
     assert tokens == 1200
-    cost = metrics.registry.get_sample_value("wallbounce_cost_usd_total", {"variant": "stable", "provider": "gemini"})
+    cost = metrics.registry.get_sample_value("wallbounce_cost_usd_total", {**labels, "provider": "gemini"})
     assert cost == pytest.approx(results["gemini"].cost_usd)
 
 

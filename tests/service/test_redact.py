@@ -8,7 +8,8 @@ import logging
 
 import pytest
 
-from wallbounce_service.redact import REDACTED, Anonymiser, JsonFormatter, configure_logging, redact
+from wallbounce_service.logs import JsonFormatter, configure_logging
+from wallbounce_service.redact import REDACTED, Anonymiser, redact
 
 
 @pytest.mark.parametrize(

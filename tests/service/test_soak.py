@@ -13,6 +13,7 @@ import time
 import aiohttp
 import pytest
 
+from .conftest import auth_header
 from .processes import running_stack
 
 SECONDS = float(os.environ.get("CHAOS_SOAK_SECONDS", "20"))
@@ -37,7 +38,7 @@ async def _soak(url: str) -> tuple[list[float], dict[int, int]]:
         while time.monotonic() < deadline:
             n = next(counter)
             body = {"prompt": f"Soak question {n}: should request {n} enable feature {n % 97}?",
-                    "session_id": f"soak-{n}", "task_type": "basic"}
+                    "new_session": True, "task_type": "basic"}
             async with session.post(f"{url}/api/v1/generate", json=body) as resp:
                 await resp.read()
                 statuses[resp.status] = statuses.get(resp.status, 0) + 1
@@ -48,7 +49,7 @@ async def _soak(url: str) -> tuple[list[float], dict[int, int]]:
             await asyncio.sleep(max(SECONDS / 40, 0.5))
 
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, headers=auth_header()) as session:
         await asyncio.gather(sampler(session), *(worker(session) for _ in range(WORKERS)))
         samples.append(await _rss(session, url))
     return samples, statuses

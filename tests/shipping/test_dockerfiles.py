@@ -107,6 +107,8 @@ def test_the_service_runs_as_the_manifests_start_it(tmp_path: Path) -> None:
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     assert env["WALLBOUNCE_CONFIG_FILE"] == "/etc/wallbounce/config.yaml"
     env["WALLBOUNCE_CONFIG_FILE"] = str(ROOT / "manifests" / "base" / "service-config.yaml")
+    assert env["WALLBOUNCE_AUTH__KEYS_FILE"] == "/etc/wallbounce/keys/keys.yaml"
+    env["WALLBOUNCE_AUTH__KEYS_FILE"] = str(ROOT / "manifests" / "base" / "api-keys.yaml")  # the shipped file
     port = free_port()
     args = [a.replace("0.0.0.0", "127.0.0.1").replace("4000", str(port)) for a in container["args"]]
     script = Path(sys.executable).with_name("wallbounce")
@@ -127,9 +129,11 @@ def test_the_service_runs_as_the_manifests_start_it(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert status == 200
         status, body = get(port, container["readinessProbe"]["httpGet"]["path"])
-        assert status == 503 and json.loads(body)["variant"] == "canary", "not ready without provider keys"
+        ready = json.loads(body)
+        assert status == 503 and ready["variant"] == "canary", "not ready without provider keys"
+        assert not [p for p in ready["problems"] if "keys file" in p], ready  # the shipped keys file is valid
         status, body = get(port, "/metrics")
-        assert status == 200 and 'wallbounce_inflight_requests{variant="canary"}' in body
+        assert status == 200 and 'wallbounce_inflight_requests{revision="unknown",variant="canary"}' in body
     finally:
         proc.terminate()
         proc.wait(timeout=15)

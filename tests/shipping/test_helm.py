@@ -4,6 +4,7 @@ the chart's CRD byte-identical to crds/, and the chart rendering the same object
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,21 @@ def test_the_chart_crd_is_byte_identical_to_crds(helm: Path) -> None:
 
 def test_no_secret_value_in_the_chart(helm: Path) -> None:
     objects = template(helm, "llm", *MONITORING)
+    # the one Secret is the API keys file: tenants and SHA-256 digests, never a key
+    secrets = [o for o in objects if o["kind"] == "Secret"]
+    assert [s["metadata"]["name"] for s in secrets] == ["techsapo-api-keys"]
+    keys = yaml.safe_load(secrets[0]["stringData"]["keys.yaml"])
+    assert set(keys) == {"tenants", "keys"} and all("key" not in k for k in keys["keys"])
+    digest = "0" * 64
+    entry = json.dumps([{"id": "a", "tenant": "default", "sha256": digest}])
+    objects = template(helm, "llm", "--set-json", f"service.apiKeys.keys={entry}")
+    keys = yaml.safe_load(next(o for o in objects if o["kind"] == "Secret")["stringData"]["keys.yaml"])
+    assert keys["keys"] == [{"id": "a", "tenant": "default", "sha256": digest}]
+    objects = template(helm, "llm", "--set", "service.apiKeys.existingSecret=mine")
     assert not [o for o in objects if o["kind"] == "Secret"]
+    dep = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-canary"))
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["api-keys"]["secret"]["secretName"] == "mine"
     for dep in (o for o in objects if o["kind"] == "Deployment"):
         for env in dep["spec"]["template"]["spec"]["containers"][0].get("env", []):
             if env["name"].endswith("_API_KEY"):

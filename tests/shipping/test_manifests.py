@@ -69,7 +69,7 @@ def test_every_manifest_file_is_validated() -> None:
         spec = yaml.safe_load(kustomization.read_text())
         for entry in spec.get("resources", []):
             referenced.add((kustomization.parent / entry).resolve())
-        for gen in spec.get("configMapGenerator", []):
+        for gen in [*spec.get("configMapGenerator", []), *spec.get("secretGenerator", [])]:
             for f in gen.get("files", []):
                 referenced.add((kustomization.parent / f.split("=")[-1]).resolve())
     for path in MANIFESTS.rglob("*"):
@@ -160,6 +160,11 @@ def test_service_deployments_follow_the_contract(cluster: Cluster) -> None:
         env = {e["name"]: e for e in container["env"]}
         assert env["WALLBOUNCE_VARIANT"]["value"] == variant
         assert env["WALLBOUNCE_CONFIG_FILE"]["value"] == "/etc/wallbounce/config.yaml"
+        assert env["WALLBOUNCE_AUTH__KEYS_FILE"]["value"] == "/etc/wallbounce/keys/keys.yaml"
+        assert env["WALLBOUNCE_REVISION"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+            "metadata.labels['pod-template-hash']")
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        assert mounts["api-keys"] == "/etc/wallbounce/keys"
         for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
             ref = env[key]["valueFrom"]["secretKeyRef"]
             assert ref["key"] == key and ref["optional"] is True and "value" not in env[key]
@@ -169,7 +174,12 @@ def test_service_deployments_follow_the_contract(cluster: Cluster) -> None:
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert container["resources"]["limits"]["memory"]
-    assert not by_kind(objects, "Secret"), "no Secret (and so no key) ships in the manifests"
+    secrets = by_kind(objects, "Secret")
+    assert [s["metadata"]["name"] for s in secrets] == ["techsapo-api-keys"], "the only Secret: the API keys file"
+    import base64
+
+    keys = yaml.safe_load(base64.b64decode(secrets[0]["data"]["keys.yaml"]))
+    assert keys["keys"] == [] and "default" in keys["tenants"], "it ships tenants, and no key"
     operator = next(o for o in by_kind(objects, "Deployment") if o["metadata"]["name"] == "wallbounce-operator")
     container = operator["spec"]["template"]["spec"]["containers"][0]
     assert operator["spec"]["template"]["spec"]["serviceAccountName"] == "wallbounce-operator"
