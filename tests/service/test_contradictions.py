@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -25,7 +26,7 @@ from wallbounce_service.providers import build_clients
 from wallbounce_service.providers.router import ProviderPool
 from wallbounce_service.selection import Selection
 
-from .conftest import FAKE_KEYS
+from .conftest import FAKE_KEYS, auth_header
 
 CASES = load_cases()
 CONTRADICTIONS = [c for c in CASES if c.label == "contradiction"]
@@ -144,11 +145,13 @@ async def test_capitulating_reviewer_copies_are_not_votes_in_sequential_mode(ben
     assert analysis.consensus.support == 0.0 and analysis.consensus.confidence < 0.6
 
 
-async def test_a_contradiction_through_the_http_service_is_a_422(bench: Bench) -> None:
+async def test_a_contradiction_through_the_http_service_is_a_422(bench: Bench, keys_file: Path) -> None:
     case = next(c for c in CONTRADICTIONS if c.id == "ja-contra-far-neg")
     for vendor in VENDORS:
         bench.sim.script(vendor, reviewer="honest")
-    client: TestClient[object, object] = TestClient(TestServer(create_app(Settings()), host="127.0.0.1"))
+    settings = Settings(auth={"keys_file": str(keys_file)})  # type: ignore[arg-type]
+    client: TestClient[object, object] = TestClient(TestServer(create_app(settings), host="127.0.0.1"),
+                                                    headers=auth_header())
     await client.start_server()
     try:
         r = await client.post("/api/v1/generate", json={"prompt": case.question, "task_type": case.task_type})

@@ -467,11 +467,13 @@ def test_every_series_exists_at_zero_from_start_up_with_the_revision(tmp_path: P
 def test_the_operators_default_queries_see_a_fresh_canarys_first_error(
     tmp_path: Path, sim: Simulator, threaded: ThreadedSimulator
 ) -> None:
-    """Real Prometheus scraping a stable and a canary process (revisions set): the operator's batched queries, which
-    sum by (namespace, service), give one value per Service, and the canary's very first error shows in increase()
-    because its series existed at 0 before it."""
+    """Real Prometheus scraping a stable and a canary process (revisions set): the operator's batched queries, grouped
+    by (namespace, service, revision), read each Service's current revision, and the canary's very first error shows
+    in increase() because its series existed at 0 before it."""
     from wallbounce_local.prometheus import Prometheus, static_job
-    from wallbounce_operator.analysis.queries import batched
+    from wallbounce_operator.analysis.prometheus import Batch
+    from wallbounce_operator.analysis.queries import BATCHED, batched
+    from wallbounce_operator.model import PhaseSpec
 
     env = {"stable": {"WALLBOUNCE_REVISION": "5d8f7c9b4"}, "canary": {"WALLBOUNCE_REVISION": "7b6c5d4e3"}}
     with service(tmp_path, sim.url, "stable", env["stable"]) as stable, \
@@ -491,17 +493,19 @@ def test_the_operators_default_queries_see_a_fresh_canarys_first_error(
                 threaded.script(vendor, error_status=500)
             assert post_json(canary["url"] + GEN, {"prompt": "And now?"})[0] == 503  # its first error
             time.sleep(3)
-            queries = batched("1m")
-            by_service: dict[str, dict[str, float]] = {}
-            for name in ("requests", "errors", "confidence", "latency_p95"):
-                for sample in prometheus.query(queries[name]):
-                    labels = sample["metric"]
-                    assert set(labels) == {"namespace", "service"}, labels  # revision summed away
-                    by_service.setdefault(labels["service"], {})[name] = float(sample["value"][1])
-            canary_seen, stable_seen = by_service["techsapo-canary"], by_service["techsapo-stable"]
+            texts = batched("1m")
+            batch = Batch()
+            for name in BATCHED:
+                batch.add(name, prometheus.query(texts[name]))
+            phase = PhaseSpec(weight=1)
+            canary_seen = batch.counts("llm", "techsapo-canary", "7b6c5d4e3", phase)
+            stable_seen = batch.counts("llm", "techsapo-stable", "5d8f7c9b4", phase)
+            assert canary_seen is not None and stable_seen is not None
+            assert batch.counts("llm", "techsapo-canary", "5d8f7c9b4", phase) is None  # another revision: no series
             # increase() extrapolates over the few seconds the series exist: two requests read as about 1.2
-            assert canary_seen["errors"] > 0.3 and stable_seen["errors"] == 0  # present, and zero, on the stable
-            assert canary_seen["requests"] > canary_seen["errors"] and canary_seen["confidence"] > 0.7
+            assert canary_seen.errors > 0.3 and stable_seen.errors == 0  # present, and zero, on the stable
+            assert canary_seen.served > canary_seen.errors
+            assert canary_seen.confidence is not None and canary_seen.confidence > 0.7
             errors = prometheus.query('wallbounce_requests_total{outcome="error"}')
             revisions = {sample["metric"]["revision"] for sample in errors}
             assert revisions == {"5d8f7c9b4", "7b6c5d4e3"}
