@@ -9,52 +9,22 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
-GROUP = "wallbounce.dev"
-VERSION = "v1alpha1"
-PLURAL = "wallbouncerollouts"
-KIND = "WallBounceRollout"
-ACTION_ANNOTATION = f"{GROUP}/action"
+# re-exported: the operator's modules import these names from here
+from wallbounce_api import ACTION_ANNOTATION as ACTION_ANNOTATION
+from wallbounce_api import GROUP as GROUP
+from wallbounce_api import KIND as KIND
+from wallbounce_api import PLURAL as PLURAL
+from wallbounce_api import VERSION as VERSION
+from wallbounce_api import Action as Action
+from wallbounce_api import PauseReason as PauseReason
+from wallbounce_api import Phase as Phase
+from wallbounce_api import Verdict as Verdict
+
 HISTORY_LIMIT = 20
 
-
-class Phase(StrEnum):
-    PROGRESSING = "Progressing"
-    HOLDING = "Holding"
-    PAUSED = "Paused"
-    COMPLETED = "Completed"
-    ROLLED_BACK = "RolledBack"
-    ABORTED = "Aborted"
-
-
 TERMINAL = frozenset({Phase.COMPLETED, Phase.ROLLED_BACK, Phase.ABORTED})
-
-
-class Verdict(StrEnum):
-    PASS = "Pass"
-    HOLD = "Hold"
-    FAIL = "Fail"
-    NO_DATA = "NoData"
-    ERROR = "Error"
-
-
-class PauseReason(StrEnum):
-    SPEC = "Spec"
-    MANUAL = "Manual"
-    ANALYSIS_ERRORS = "AnalysisErrors"
-    ROUTE_MISSING = "RouteMissing"
-    ROLLED_BACK = "RolledBack"
-
-
-class Action(StrEnum):
-    PAUSE = "pause"
-    RESUME = "resume"
-    ABORT = "abort"
-    PROMOTE = "promote"
-    PROMOTE_FULL = "promote-full"
-    RETRY = "retry"
 
 
 # ----- durations ---------------------------------------------------------------------------------
