@@ -26,10 +26,12 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 from wallbounce_local.procs import Process, free_port
 from wallbounce_service import consensus
@@ -49,29 +51,19 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    """Current and peak RSS; the peak is the kernel's high-water mark (psutil has no peak RSS on Linux)."""
+    peak = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    return psutil.Process(pid).memory_info().rss // 1024, int(peak.split()[1])
 
 
-async def wait_ready(session: aiohttp.ClientSession, url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            async with session.get(url) as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} not ready")
+def ready(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
+        return bool(resp.status == 200)
 
 
 async def one(session: aiohttp.ClientSession, url: str, n: int) -> tuple[float, float, int]:
@@ -122,6 +114,52 @@ async def sustained(session: aiohttp.ClientSession, gen: str, concurrency: int, 
     return done / took if failures == 0 else 0.0
 
 
+async def added_latency(session: aiohttp.ClientSession, gen: str, delay: float, requests: int) -> None:
+    """``requests`` sequential critical requests after a warm-up: what the service adds over the providers."""
+    for i in range(20):  # warm up
+        await one(session, gen, i)
+    totals, over_delay, over_slowest = [], [], []
+    for i in range(requests):
+        elapsed, slowest, status = await one(session, gen, 1000 + i)
+        if status != 200:
+            raise RuntimeError(f"request failed with {status}")
+        totals.append(elapsed)
+        over_delay.append(elapsed - delay)
+        over_slowest.append(elapsed - slowest)
+    print(f"simulated provider delay: {delay * 1000:.0f} ms; {requests} sequential critical requests "
+          "(3 providers each)")
+    for label, values in (
+        ("(a) added over the simulators' delay", over_delay),
+        ("(b) added over the slowest provider call", over_slowest),
+    ):
+        print(
+            f"  {label}: p50 {percentile(values, 50) * 1000:.2f} ms, p95 {percentile(values, 95) * 1000:.2f} ms"
+            f", p99 {percentile(values, 99) * 1000:.2f} ms"
+        )
+    print(f"  end-to-end: p50 {statistics.median(totals) * 1000:.1f} ms")
+
+
+def consensus_timing() -> None:
+    """The consensus computation alone, for three 2 KB answers (one of them Japanese)."""
+    text = ("Retries should use exponential backoff with jitter, capped, and honour Retry-After from the server. ") * 30
+    answers = [
+        text[:2048] + "\nFINAL: Yes.",
+        text[7:2055] + "\nFINAL: Yes, back off.",
+        ("キープアライブはアイドル接続を保持します。" * 60)[:2048] + "\n最終回答: いいえ。",
+    ]
+    votes = [consensus.Vote(str(i), a) for i, a in enumerate(answers)]
+    settings = ConsensusSettings()
+    consensus.build("How should clients retry?", votes, settings)
+    runs = []
+    for _ in range(50):
+        t0 = time.perf_counter()
+        consensus.build("How should clients retry?", votes, settings)
+        runs.append(time.perf_counter() - t0)
+    print(
+        f"consensus of three 2 KB answers: p50 {statistics.median(runs) * 1000:.2f} ms, max {max(runs) * 1000:.2f} ms"
+    )
+
+
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="wallbounce-bench-"))
     profile = workdir / "service.prof"
@@ -156,35 +194,12 @@ async def run(args: argparse.Namespace) -> None:
         env=env,
     ).start()
     try:
+        sim.wait_until(lambda: ready(f"{sim_url}/_sim/stats"), 30, "serving /_sim/stats")
+        service.wait_until(lambda: ready(f"{url}/readyz"), 30, "ready (/readyz)")
         connector = aiohttp.TCPConnector(limit=max(args.concurrency) * 2)
         async with aiohttp.ClientSession(connector=connector) as session:
-            await wait_ready(session, f"{sim_url}/_sim/stats")
-            await wait_ready(session, f"{url}/readyz")
             gen = f"{url}/api/v1/generate"
-            for i in range(20):  # warm up
-                await one(session, gen, i)
-            totals, over_delay, over_slowest = [], [], []
-            for i in range(args.requests):
-                elapsed, slowest, status = await one(session, gen, 1000 + i)
-                if status != 200:
-                    raise RuntimeError(f"request failed with {status}")
-                totals.append(elapsed)
-                over_delay.append(elapsed - args.delay)
-                over_slowest.append(elapsed - slowest)
-            print(
-                f"simulated provider delay: {args.delay * 1000:.0f} ms; {args.requests} sequential critical requests "
-                "(3 providers each)"
-            )
-            for label, values in (
-                ("(a) added over the simulators' delay", over_delay),
-                ("(b) added over the slowest provider call", over_slowest),
-            ):
-                print(
-                    f"  {label}: p50 {percentile(values, 50) * 1000:.2f} ms, p95 {percentile(values, 95) * 1000:.2f} ms"
-                    f", p99 {percentile(values, 99) * 1000:.2f} ms"
-                )
-            print(f"  end-to-end: p50 {statistics.median(totals) * 1000:.1f} ms")
-
+            await added_latency(session, gen, args.delay, args.requests)
             assert service.pid is not None and sim.pid is not None
             rates = []
             for concurrency in args.concurrency:
@@ -202,23 +217,7 @@ async def run(args: argparse.Namespace) -> None:
         print("profile of the service process (cProfile, top 15 by own time):")
         stats.sort_stats("tottime").print_stats(15)
 
-    text = ("Retries should use exponential backoff with jitter, capped, and honour Retry-After from the server. ") * 30
-    answers = [
-        text[:2048] + "\nFINAL: Yes.",
-        text[7:2055] + "\nFINAL: Yes, back off.",
-        ("キープアライブはアイドル接続を保持します。" * 60)[:2048] + "\n最終回答: いいえ。",
-    ]
-    votes = [consensus.Vote(str(i), a) for i, a in enumerate(answers)]
-    settings = ConsensusSettings()
-    consensus.build("How should clients retry?", votes, settings)
-    runs = []
-    for _ in range(50):
-        t0 = time.perf_counter()
-        consensus.build("How should clients retry?", votes, settings)
-        runs.append(time.perf_counter() - t0)
-    print(
-        f"consensus of three 2 KB answers: p50 {statistics.median(runs) * 1000:.2f} ms, max {max(runs) * 1000:.2f} ms"
-    )
+    consensus_timing()
     print(f"logs: {workdir}")
 
 

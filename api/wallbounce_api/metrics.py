@@ -26,9 +26,9 @@ REVISION = "revision"
 TASK_TYPE = "task_type"
 OUTCOME = "outcome"
 PROVIDER = "provider"
-DIRECTION = "direction"
+DIRECTION = "direction"  # input, output
 CACHE = "cache"
-RESULT = "result"
+RESULT = "result"  # hit, miss
 #: Target labels: Prometheus attaches them to every scraped series (ServiceMonitor relabelling, or the scrape
 #: configuration of the local stack and the tests); the operator selects a canary by them.
 NAMESPACE = "namespace"
@@ -52,13 +52,3 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
     LOW_CONSENSUS = "low_consensus"
     REJECTED = "rejected"
-
-
-class Direction(StrEnum):
-    INPUT = "input"
-    OUTPUT = "output"
-
-
-class CacheResult(StrEnum):
-    HIT = "hit"
-    MISS = "miss"

@@ -4,7 +4,6 @@ and the objects have the shape the operator and the alerts rely on (RBAC checked
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import yaml
 
 from tests.shipping.conftest import Cluster
 from tests.shipping.support import MANIFESTS, ROOT, documents, dry_run, kinds, load_yaml_file, run
+from wallbounce_local.procs import wait_for
 
 KUSTOMIZATIONS = ("base", "overlays/istio", "overlays/smi")
 STABLE_ONLY = [("techsapo-stable", 100), ("techsapo-canary", 0)]
@@ -129,10 +129,7 @@ def test_operator_rbac_grants_what_it_needs_and_nothing_more(cluster: Cluster, n
             return run(cmd, check=False).stdout.strip() == "yes"
 
         # the authorizer learns of new bindings through an informer: wait until the first grant shows
-        deadline = time.monotonic() + 20
-        while not can("get", "wallbouncerollouts.wallbounce.dev"):
-            assert time.monotonic() < deadline, "the binding never took effect"
-            time.sleep(0.2)
+        wait_for("the binding to take effect", lambda: can("get", "wallbouncerollouts.wallbounce.dev"), 20)
         for verb in ("get", "list", "watch", "patch", "update"):
             assert can(verb, "wallbouncerollouts.wallbounce.dev")
         assert can("patch", "wallbouncerollouts.wallbounce.dev/status")
