@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.shipping.support import ARGOCD_MODULE, CRD, run
+from wallbounce_api import CRD_NAME
 from wallbounce_local import testbin, thirdparty
 
 
@@ -55,7 +56,7 @@ def cluster(control_plane: Any, kubectl: Path, third_party_crds: list[str]) -> C
         pytest.fail(f"Argo CD's Go module (for its Application CRD) is not available: {exc}", pytrace=False)
     _apply_crd(kubectl, kubeconfig, argocd / "manifests" / "crds" / "application-crd.yaml")
     run([kubectl, "--kubeconfig", kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-         "crd/wallbouncerollouts.wallbounce.dev", "crd/applications.argoproj.io"])
+         f"crd/{CRD_NAME}", "crd/applications.argoproj.io"])
     for ns in ("wallbounce", "argocd"):
         proc = run([kubectl, "--kubeconfig", kubeconfig, "create", "namespace", ns], check=False)
         assert proc.returncode == 0 or "AlreadyExists" in proc.stderr, proc.stderr
