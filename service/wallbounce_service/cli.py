@@ -1,4 +1,4 @@
-"""``wallbounce service``: start the service from environment configuration (``--host``, ``--port``, default 4000)."""
+"""``wallbounce-service``: start the service from environment configuration (``--host``, ``--port``, default 4000)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .redact import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wallbounce service", description="Run the wall-bounce service.")
+    parser = argparse.ArgumentParser(prog="wallbounce-service", description="Run the wall-bounce service.")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
     parser.add_argument("--port", type=int, default=4000, help="port to listen on (default 4000)")
     return parser

@@ -34,7 +34,7 @@ class Operator(ProcessComponent):
 
     def command(self) -> list[str]:
         scope = [a for ns in self.namespaces for a in ("--namespace", ns)] or ["--all-namespaces"]
-        return python("-m", "wallbounce_operator.cli", "operator", *scope, "--metrics-port", str(self.port),
+        return python("-m", "wallbounce_operator.cli", *scope, "--metrics-port", str(self.port),
                       "--metrics-host", "127.0.0.1", *(("--tick", str(self.tick)) if self.tick else ()),
                       "--query-timeout", str(self.query_timeout), marker=self.marker)
 
