@@ -64,3 +64,25 @@ def test_terminate_kills_the_whole_process_group(tmp_path: Path) -> None:
     procs.wait_for("the parent and its child", lambda: len(procs.pids_mentioning(marker)) == 2, 5, every=0.05)
     proc.stop(timeout=1)
     assert procs.pids_mentioning(marker) == []
+
+
+def test_wait_for_returns_the_first_truthy_answer_or_names_what_it_waited_for() -> None:
+    answers = iter([0, None, "", "ready"])
+    assert procs.wait_for("an answer", lambda: next(answers), 5, every=0) == "ready"
+    with pytest.raises(procs.WaitTimeout, match="waiting for nothing at all") as timeout:
+        procs.wait_for("nothing at all", lambda: False, 0.05, every=0.01)
+    assert isinstance(timeout.value, AssertionError) and isinstance(timeout.value, TimeoutError)
+
+
+def test_wait_for_tolerates_only_the_exceptions_it_is_told_to() -> None:
+    answers: list[object] = [OSError("not yet"), OSError("still not"), 7]
+
+    def check() -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert procs.wait_for("a server", check, 5, every=0, tolerate=(OSError,)) == 7
+    with pytest.raises(ValueError):
+        procs.wait_for("a number", lambda: int("x"), 5, every=0, tolerate=(OSError,))
