@@ -86,3 +86,22 @@ def test_wait_for_tolerates_only_the_exceptions_it_is_told_to() -> None:
     assert procs.wait_for("a server", check, 5, every=0, tolerate=(OSError,)) == 7
     with pytest.raises(ValueError):
         procs.wait_for("a number", lambda: int("x"), 5, every=0, tolerate=(OSError,))
+
+
+def test_every_part_of_the_stack_is_a_component(tmp_path: Path) -> None:
+    """One protocol for all of them (start, ready, stop, logs): the stack starts and stops a list."""
+    from wallbounce_local import components as c
+    from wallbounce_local.gateway import Backend
+    from wallbounce_local.loadgen import LoadGenerator
+    from wallbounce_local.prometheus import Prometheus
+
+    parts = [controlplane.ControlPlane(tmp_path / "cp"), c.Etcd(tmp_path / "etcd", tmp_path / "d", tmp_path / "l"),
+             c.ApiServer(tmp_path / "api", tmp_path / "pki", tmp_path / "l", service_cidr="10.0.0.0/24"),
+             Prometheus(tmp_path / "prom"), c.Traefik(tmp_path / "t", tmp_path / "kc", "ns"),
+             c.Simulators("canary", tmp_path / "l"), c.Operator(tmp_path / "l", tmp_path / "kc"),
+             c.ServiceProcess("canary", Backend("s", "127.0.0.1", 1), "http://sim", tmp_path / "s", tmp_path / "l"),
+             c.Exporter(tmp_path / "l"), LoadGenerator("http://gateway")]
+    for part in parts:
+        assert isinstance(part, c.Component), part
+        assert part.name and isinstance(part.logs, dict)
+        part.stop()  # never started: nothing to stop, and no error
