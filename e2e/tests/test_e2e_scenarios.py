@@ -195,6 +195,7 @@ def test_manual_weight_edit_is_reasserted(clean: Stack, driver: Driver) -> None:
         time.sleep(2)
         driver.set_route_weights(50, 50)
         edited = time.monotonic()
+        t.weights.record(50)  # known here, whether or not the 0.1 s polling sees it before the operator undoes it
         driver.wait_weight(10, timeout=15, every=0.1)  # the operator re-asserts 10 %
         reasserted = time.monotonic() - edited
         time.sleep(4)
