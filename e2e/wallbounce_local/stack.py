@@ -37,12 +37,12 @@ from . import controlplane, crds, gateway, procs, thirdparty
 from .components import Component, Operator
 from .components.base import ProcessComponent, start_together
 from .components.service import ServiceProcess
-from .components.simulators import VENDORS, Simulators
+from .components.simulators import Simulators
 from .components.traefik import Traefik
 from .driver import RolloutDriver, httproute_body
 from .prometheus import Prometheus, PrometheusAPI, static_job
 from .promql import CanaryMetrics
-from .traffic import HEALTHY_SCRIPT, SimulatorTraffic
+from .traffic import HEALTHY_SCRIPT, VENDORS, SimulatorTraffic
 from .web import http_json
 
 VARIANTS = tuple(str(v) for v in Variant)

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import procs
+from ..traffic import VENDORS
 from ..web import http_json
 from .base import ProcessComponent, python
-
-VENDORS = ("openai", "gemini", "anthropic")
 
 
 class Simulators(ProcessComponent):
