@@ -2,6 +2,7 @@
 #   make test   the whole test suite against real servers (builds/reuses the control plane first)
 #   make demo   the local demo (a real control plane, Prometheus, the services, the operator)
 #   make lint   ruff + mypy
+# The code is four distributions (api/, operator/, service/, e2e/: see pyproject.toml); `make venv` installs them.
 
 SHELL := /bin/bash
 # Go (testbin, third-party CRDs from the module cache) where this image installs it, even when a
@@ -14,10 +15,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint demo demo-down venv testbin testbin-all system-deps bench chaos clean
 
-$(STAMP): pyproject.toml
+DISTRIBUTIONS := api operator service e2e
+
+# The workspace: the four distributions (each with its own dependencies) and the tools, all editable.
+# (wallbounce-rollouts was the single distribution these replace: a venv made before the split drops it.)
+$(STAMP): pyproject.toml requirements-dev.txt $(DISTRIBUTIONS:%=%/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	@$(PY) -m pip uninstall --quiet --yes wallbounce-rollouts 2>/dev/null || true
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -38,7 +44,7 @@ test: lint system-deps testbin-all
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy operator/wallbounce_operator service/wallbounce_service e2e/wallbounce_local
+	$(VENV)/bin/mypy api/wallbounce_api operator/wallbounce_operator service/wallbounce_service e2e/wallbounce_local
 
 # The local demo: DEMO_ARGS="--fast|--slow --happy-only --bad errors|disagree"; the stack stays up (make demo-down)
 demo: venv system-deps

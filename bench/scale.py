@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import os
 import re
 import signal
 import sys
@@ -26,12 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from benchkit import create_rollout, install_crds
 from kubernetes import client, config
 
-from wallbounce_local import procs
+from wallbounce_local import thirdparty
+from wallbounce_local.components import Exporter, Operator
 from wallbounce_local.controlplane import ControlPlane
+from wallbounce_local.crds import install_wallbounce_crd
+from wallbounce_local.driver import RolloutDriver
+from wallbounce_local.procs import wait_for
 from wallbounce_local.prometheus import Prometheus
+from wallbounce_local.traffic import ExporterTraffic
 
 NAMESPACES = 10
 
@@ -50,116 +53,105 @@ def http_text(url: str, ssl_context: Any = None) -> str:
         return str(resp.read().decode())
 
 
-def post(url: str, body: dict[str, Any]) -> None:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",  # noqa: S310
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10):  # noqa: S310 - loopback
-        pass
+def drivers(api: client.ApiClient, exporter: Exporter, prometheus: str, interval: int) -> list[RolloutDriver[Any]]:
+    """One driver per namespace; rollouts are judged every ``interval`` over a minute, and stay at a phase for
+    an hour (every rollout stays active, judged every interval, for the whole run)."""
+    return [RolloutDriver(api, f"bench-{i}", prometheus=prometheus,
+                          traffic=ExporterTraffic(exporter.url, f"bench-{i}", {"rps": 5, "latency": 0.8,
+                                                                               "confidence": 0.9}),
+                          analysis={"interval": f"{interval}s", "window": "1m"},
+                          phases=[{"weight": w, "duration": "1h", "minRequests": 10} for w in (1, 2, 10, 20, 35, 50)])
+            for i in range(NAMESPACES)]
 
 
-def create_objects(api: client.ApiClient, n: int, prometheus: str, interval: int) -> None:
+def create_objects(api: client.ApiClient, spread: list[RolloutDriver[Any]], n: int) -> None:
     core = client.CoreV1Api(api)
-    for i in range(NAMESPACES):
-        core.create_namespace({"metadata": {"name": f"bench-{i}"}})
-    analysis = {"prometheus": {"address": prometheus}, "interval": f"{interval}s", "window": "1m"}
-    # long dwell: every rollout stays active (judged every interval) for the whole run
-    phases = [{"weight": w, "duration": "1h", "minRequests": 10} for w in (1, 2, 10, 20, 35, 50)]
+    for driver in spread:
+        core.create_namespace({"metadata": {"name": driver.namespace}})
 
     def one(i: int) -> None:
-        create_rollout(api, f"bench-{i % NAMESPACES}", f"r{i}", analysis, phases)
+        driver, name = spread[i % NAMESPACES], f"r{i}"
+        driver.create_pair(name, image="x", services=False)
+        driver.create_route(name, prefix=name)
+        driver.apply(name, prefix=name, route=name)
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(n)))
 
 
+def measure(plane: ControlPlane, operator: Operator, interval: int, ticks: int) -> dict[str, Any]:
+    """Over ``ticks`` analysis intervals: the operator's RSS and CPU, and per tick its Prometheus queries, query
+    errors and verdicts, the API server's requests, and the oldest evaluation's age."""
+    op_metrics = f"{operator.url}/metrics"
+    ctx = plane._ssl()  # the admin client certificate: kube-apiserver's /metrics needs it
+    proc = psutil.Process(operator.pid)
+    before_api = metric(http_text(f"{plane.server}/metrics", ctx), "apiserver_request_total")
+    before = http_text(op_metrics)
+    cpu0, wall0 = sum(proc.cpu_times()[:2]), time.monotonic()
+    lags, rss = [], []
+    for _ in range(ticks * 4):
+        time.sleep(interval / 4)
+        text = http_text(op_metrics)
+        lags.append(metric(text, "wallbounce_operator_oldest_evaluation_age_seconds"))
+        rss.append(proc.memory_info().rss)
+    after = http_text(op_metrics)
+    after_api = metric(http_text(f"{plane.server}/metrics", ctx), "apiserver_request_total")
+    wall = time.monotonic() - wall0
+    cpu = sum(proc.cpu_times()[:2]) - cpu0
+    measured_ticks = wall / interval
+
+    def per_tick(name: str) -> float:
+        return round((metric(after, name) - metric(before, name)) / measured_ticks, 1)
+
+    return {
+        "measured_s": round(wall, 1),
+        "rss_mib": round(max(rss) / 2**20, 1),
+        "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
+        "prometheus_queries_per_tick": per_tick("wallbounce_operator_prometheus_queries_total"),
+        "prometheus_query_errors": metric(after, "wallbounce_operator_prometheus_query_errors_total") - metric(
+            before, "wallbounce_operator_prometheus_query_errors_total"),
+        "api_requests_per_tick": round((after_api - before_api) / measured_ticks, 1),
+        "verdicts_per_tick": per_tick("wallbounce_operator_verdicts_total"),
+        "oldest_evaluation_age_s_max": round(max(lags), 1),
+    }
+
+
 def run(n: int, interval: int, ticks: int, workdir: Path) -> dict[str, Any]:
     plane = ControlPlane(workdir / "cp")
-    exporter: procs.Process | None = None
+    exporter: Exporter | None = None
     prom: Prometheus | None = None
-    operator: procs.Process | None = None
+    operator: Operator | None = None
     try:
         plane.start()
         api = config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
-        install_crds(api)
+        thirdparty.install(api, ["gateway-api"])
+        install_wallbounce_crd(api)
 
-        port = procs.free_port()
-        exporter = procs.Process("exporter", [sys.executable, "-m", "wallbounce_local.exporter", "--port", str(port)],
-                                 workdir / "exporter.log").start()
-        exporter.wait_until(lambda: bool(http_text(f"http://127.0.0.1:{port}/metrics") is not None), 30, "serving")
+        exporter = Exporter(workdir / "exporter.log").start()
+        job = {**exporter.scrape_job(), "scrape_interval": "5s", "scrape_timeout": "5s"}
+        prom = Prometheus(workdir / "prom", [job], scrape_interval="5s").start()
+        spread = drivers(api, exporter, prom.url, interval)
         for i in range(n):
-            for variant in ("stable", "canary"):
-                post(f"http://127.0.0.1:{port}/profiles", {"namespace": f"bench-{i % NAMESPACES}",
-                                                           "service": f"r{i}-{variant}", "variant": variant,
-                                                           "rps": 5, "latency": 0.8, "confidence": 0.9})
-        prom = Prometheus(workdir / "prom", [{"job_name": "traffic", "honor_labels": True, "scrape_interval": "5s",
-                                              "scrape_timeout": "5s",
-                                              "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}],
-                          scrape_interval="5s").start()
+            spread[i % NAMESPACES].healthy(prefix=f"r{i}")
         t0 = time.monotonic()
-        create_objects(api, n, prom.url, interval)
+        create_objects(api, spread, n)
         created_in = time.monotonic() - t0
 
-        mport = procs.free_port()
-        env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
-        operator = procs.Process("operator", [str(Path(sys.executable).parent / "wallbounce"), "operator",
-                                              "--all-namespaces", "--metrics-port", str(mport),
-                                              "--metrics-host", "127.0.0.1", "--query-timeout", "10"],
-                                 workdir / "operator.log", env=env).start()
-        op_metrics = f"http://127.0.0.1:{mport}/metrics"
-        operator.wait_until(lambda: "wallbounce_operator" in http_text(op_metrics), 60, "serving metrics")
-        objects = client.CustomObjectsApi(api)
+        operator = Operator(workdir / "operator.log", plane.kubeconfig, tick=None, query_timeout=10).start()
 
-        def started() -> int:
-            items = objects.list_cluster_custom_object("wallbounce.dev", "v1alpha1", "wallbouncerollouts")["items"]
-            return sum(1 for o in items if (o.get("status") or {}).get("phase"))
+        def started() -> bool:
+            return sum(1 for s in spread[0].statuses(cluster_wide=True).values() if s.get("phase")) >= n
 
         t0 = time.monotonic()
-        while started() < n:
-            if time.monotonic() - t0 > 600:
-                raise RuntimeError("not every rollout started within 10 minutes")
-            time.sleep(2)
+        wait_for("every rollout to start", started, timeout=600, every=2)
         startup = time.monotonic() - t0
         time.sleep(interval * 1.5)  # every rollout has been judged once at least
-
-        ctx = plane._ssl()  # the admin client certificate: kube-apiserver's /metrics needs it
-        proc = psutil.Process(operator.pid)
-        before_api = metric(http_text(f"{plane.server}/metrics", ctx), "apiserver_request_total")
-        before = http_text(op_metrics)
-        cpu0, wall0 = sum(proc.cpu_times()[:2]), time.monotonic()
-        lags, rss = [], []
-        for _ in range(ticks * 4):
-            time.sleep(interval / 4)
-            text = http_text(op_metrics)
-            lags.append(metric(text, "wallbounce_operator_oldest_evaluation_age_seconds"))
-            rss.append(proc.memory_info().rss)
-        after = http_text(op_metrics)
-        after_api = metric(http_text(f"{plane.server}/metrics", ctx), "apiserver_request_total")
-        wall = time.monotonic() - wall0
-        cpu = sum(proc.cpu_times()[:2]) - cpu0
-        measured_ticks = wall / interval
-        queries = metric(after, "wallbounce_operator_prometheus_queries_total") - metric(
-            before, "wallbounce_operator_prometheus_queries_total")
-        errors = metric(after, "wallbounce_operator_prometheus_query_errors_total") - metric(
-            before, "wallbounce_operator_prometheus_query_errors_total")
-        verdicts = metric(after, "wallbounce_operator_verdicts_total") - metric(
-            before, "wallbounce_operator_verdicts_total")
-        return {
-            "n": n, "interval_s": interval, "measured_s": round(wall, 1), "objects_created_s": round(created_in, 1),
-            "all_started_s": round(startup, 1),
-            "rss_mib": round(max(rss) / 2**20, 1),
-            "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
-            "prometheus_queries_per_tick": round(queries / measured_ticks, 1),
-            "prometheus_query_errors": errors,
-            "api_requests_per_tick": round((after_api - before_api) / measured_ticks, 1),
-            "verdicts_per_tick": round(verdicts / measured_ticks, 1),
-            "oldest_evaluation_age_s_max": round(max(lags), 1),
-        }
+        return {"n": n, "interval_s": interval, "objects_created_s": round(created_in, 1),
+                "all_started_s": round(startup, 1), **measure(plane, operator, interval, ticks)}
     finally:
-        for part in (operator, exporter):
+        for part in (operator, exporter, prom):
             if part is not None:
                 part.stop()
-        if prom is not None:
-            prom.stop()
         plane.stop()
 
 

@@ -34,10 +34,12 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 from wallbounce_local.procs import Process, free_port
 from wallbounce_service import consensus, protocol
@@ -63,29 +65,19 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    """Current and peak RSS; the peak is the kernel's high-water mark (psutil has no peak RSS on Linux)."""
+    peak = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    return psutil.Process(pid).memory_info().rss // 1024, int(peak.split()[1])
 
 
-async def wait_ready(session: aiohttp.ClientSession, url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            async with session.get(url) as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} not ready")
+def ready(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
+        return bool(resp.status == 200)
 
 
 async def one(session: aiohttp.ClientSession, url: str, n: int) -> tuple[float, float, int, int]:
@@ -182,10 +174,10 @@ async def run(args: argparse.Namespace) -> None:
         env=env,
     ).start()
     try:
+        sim.wait_until(lambda: ready(f"{sim_url}/_sim/stats"), 30, "serving /_sim/stats")
+        service.wait_until(lambda: ready(f"{url}/readyz"), 30, "ready (/readyz)")
         connector = aiohttp.TCPConnector(limit=max(args.concurrency) * 2)
         async with aiohttp.ClientSession(connector=connector) as session:
-            await wait_ready(session, f"{sim_url}/_sim/stats")
-            await wait_ready(session, f"{url}/readyz")
             gen = f"{url}/api/v1/generate"
             for i in range(20):  # warm up
                 await one(session, gen, i)

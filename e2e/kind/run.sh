@@ -18,8 +18,8 @@ fi
 [ "${KEEP:-0}" = 1 ] || trap 'kind delete cluster --name "$CLUSTER"' EXIT
 
 echo "== images"
-docker build -q -f operator/Dockerfile -t wallbounce-operator:e2e .
-docker build -q -f service/Dockerfile -t wallbounce-service:e2e .
+docker build -q --target operator -t wallbounce-operator:e2e .
+docker build -q --target service -t wallbounce-service:e2e .
 docker build -q -f e2e/kind/Dockerfile.sim --build-arg SERVICE_IMAGE=wallbounce-service:e2e -t wallbounce-sim:e2e .
 kind load docker-image --name "$CLUSTER" wallbounce-operator:e2e wallbounce-service:e2e wallbounce-sim:e2e
 

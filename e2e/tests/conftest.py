@@ -1,7 +1,8 @@
 """The end-to-end suite's stack: one for the whole session (control plane, Traefik, simulators, both services,
 Prometheus, the operator), started by ``wallbounce_local.stack`` in a temporary state directory and stopped
 at the end. Each scenario starts from a clean slate (no rollout, route 100/0, healthy canary, an analysis
-window with no canary traffic in it). Nothing is skipped: a part that cannot start fails the session.
+window with no canary traffic in it) and drives it through ``driver`` (the stack's ``RolloutDriver``).
+Nothing is skipped: a part that cannot start fails the session.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_kit import RESULTS, wait_for
+from e2e_kit import RESULTS, Driver
 from kubernetes import client
 
 from wallbounce_local import procs, testbin, thirdparty
+from wallbounce_local.procs import wait_for
 from wallbounce_local.prometheus import PrometheusNotInstalled
 from wallbounce_local.remote import RemoteStack
-from wallbounce_local.stack import GROUP, PLURAL, VERSION, Options, Stack
+from wallbounce_local.stack import Options, Stack
 
 _stacks: list[Stack] = []
 
@@ -48,15 +50,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture
 def clean(stack: Stack) -> Stack:
     """No rollout, route 100/0, canary healthy and available, no canary traffic left in the analysis window."""
-    objects = client.CustomObjectsApi(stack.api)
-    for item in objects.list_namespaced_custom_object(GROUP, VERSION, stack.namespace, PLURAL)["items"]:
-        stack.delete_rollout(item["metadata"]["name"])
-    stack.canary_healthy()
-    stack.set_available("techsapo-canary", 1)
-    stack.set_route_weights(100, 0)
-    wait_for("the canary's analysis window to be empty",
-             lambda: stack.canary_error_rate() is None and stack.canary_confidence() is None, timeout=30, every=0.5)
+    driver = stack.rollouts
+    driver.delete_all()
+    driver.healthy()
+    driver.set_available("techsapo-canary", 1)
+    driver.set_route_weights(100, 0)
+    wait_for("the canary's analysis window to be empty", stack.canary.empty, timeout=30, every=0.5)
     return stack
+
+
+@pytest.fixture
+def driver(clean: Stack) -> Driver:
+    """The clean stack's rollouts."""
+    return clean.rollouts
 
 
 @pytest.hookimpl(wrapper=True)
@@ -64,10 +70,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.failed:
         for s in _stacks:
-            for name, proc in (("operator", s.operator), ("traefik", s.traefik and s.traefik.process),
-                               ("service-canary", s.services.get("canary"))):
-                if proc:
-                    report.sections.append((f"{name} log ({proc.log})", procs.tail_of(proc.log, 40)))
+            logs = s.logs()
+            for name in ("operator", "traefik", "service-canary"):
+                if name in logs:
+                    report.sections.append((f"{name} log ({logs[name]})", procs.tail_of(logs[name], 40)))
     return report
 
 

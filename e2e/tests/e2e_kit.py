@@ -1,5 +1,6 @@
 """Helpers of the end-to-end scenarios: traffic through the Gateway with the route's weights recorded beside it,
-the observed canary share per constant-weight span, waits, and the measured numbers reported at the end.
+the observed canary share per constant-weight span, the rollback delay, and the measured numbers reported at
+the end.
 
 Observed share tolerance (``SHARE_TOLERANCE``): Traefik turns a rule's backendRefs into a weighted round robin
 that is *earliest-deadline-first*, i.e. deterministic, not random: over any run of N consecutive requests the
@@ -17,57 +18,38 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from wallbounce_local.driver import RolloutDriver
 from wallbounce_local.loadgen import LoadGenerator, WeightLog, summarize
 from wallbounce_local.procs import wait_for
 from wallbounce_local.stack import Stack
+from wallbounce_local.traffic import SimulatorTraffic
 
+Driver = RolloutDriver[SimulatorTraffic]
 SHARE_TOLERANCE = 3  # requests; see the module docstring
 RESULTS: dict[str, Any] = {}  # printed at the end of the session (conftest's terminal summary)
 
 
-def wait_phase(stack: Stack, name: str, phase: str, timeout: float = 120.0, **want: Any) -> dict[str, Any]:
-    """Wait for ``phase`` (and the ``want`` fields); fail at once if the rollout lands somewhere else for good."""
-    final = {"Completed", "RolledBack", "Aborted", "Paused"} - {phase}
-
-    def check() -> Any:
-        st = stack.status(name)
-        if st.get("phase") in final:
-            raise AssertionError(f"{name} went {st.get('phase')} while waiting for {phase}: {st.get('message')}")
-        return st if st.get("phase") == phase and all(st.get(k) == v for k, v in want.items()) else False
-
-    return dict(wait_for(f"{name} to be {phase} {want or ''}", check, timeout))
-
-
 class Traffic:
-    """Steady traffic through the Gateway plus a poller recording the route's canary weight as it changes."""
+    """Steady traffic through the Gateway plus a thread recording the route's canary weight as it changes."""
 
     def __init__(self, stack: Stack, rate: float = 40.0, concurrency: int = 10) -> None:
-        self.stack = stack
-        assert stack.traefik is not None
-        self.load = LoadGenerator(stack.traefik.url, rate=rate, concurrency=concurrency, max_seconds=280)
+        self.driver = stack.rollouts
+        self.load = LoadGenerator(stack.gateway_url, rate=rate, concurrency=concurrency, max_seconds=280)
         self.weights = WeightLog()
         self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="route-poller", daemon=True)
-
-    def _poll(self) -> None:
-        deadline = time.monotonic() + 300
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            try:
-                self.weights.record(self.stack.route_weights()[1])
-            except Exception:  # noqa: BLE001, S110 - a transient API error: poll again
-                pass
-            time.sleep(0.1)
+        self._recorder = threading.Thread(target=self.driver.record_weights, args=(self.weights, self._stop),
+                                          name="route-weights", daemon=True)
 
     def start(self) -> Traffic:
-        self.weights.record(self.stack.route_weights()[1])
-        self._poller.start()
+        self.weights.record(self.driver.route_weights()[1])
+        self._recorder.start()
         self.load.start()
         return self
 
     def stop(self) -> None:
         self.load.stop()
         self._stop.set()
-        self._poller.join(timeout=5)
+        self._recorder.join(timeout=5)
 
     def shares(self, end: float | None = None, min_requests: int = 20) -> list[dict[str, Any]]:
         """Per constant-weight span: weight, requests, canary count, expected count, error (in requests)."""
@@ -101,33 +83,29 @@ def assert_shares(shares: list[dict[str, Any]]) -> None:
     assert not bad, f"observed canary share off the route's weight by more than {SHARE_TOLERANCE} requests: {bad}"
 
 
-def measure_rollback(stack: Stack, breached: Callable[[], bool], target: int,
+def measure_rollback(driver: Driver, breached: Callable[[], bool], target: int,
                      timeout: float = 60.0) -> dict[str, float]:
     """Poll Prometheus (is the breach visible?) and the route (canary weight at ``target``?) every 0.1 s.
 
     Returns the wall times of both and the delay between them (route after breach)."""
-    t_breach = t_route = None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (t_breach is None or t_route is None):
+    seen: dict[str, float] = {}
+
+    def both_seen() -> bool:
         now = time.time()
-        if t_breach is None:
+        if "breach" not in seen:
             try:
                 if breached():
-                    t_breach = now
+                    seen["breach"] = now
             except Exception:  # noqa: BLE001, S110 - Prometheus busy: poll again
                 pass
-        if t_route is None and stack.route_weights()[1] == target:
-            t_route = now
-        time.sleep(0.1)
-    assert t_breach is not None, "the breach never became visible in Prometheus"
-    assert t_route is not None, f"the route never reached canary weight {target}"
-    return {"breach_visible_at": t_breach, "route_at_target_at": t_route, "delay_s": round(t_route - t_breach, 2)}
+        if "route" not in seen and driver.route_weights()[1] == target:
+            seen["route"] = now
+        return len(seen) == 2
 
-
-def reasons(stack: Stack, name: str, wait_for_reason: str | None = None) -> list[str]:
-    """The rollout's event reasons; with ``wait_for_reason``, first wait until that one is posted (events
-    follow the status and route writes, so a test that saw the status must not race them)."""
-    if wait_for_reason:
-        wait_for(f"event {wait_for_reason} on {name}",
-                 lambda: wait_for_reason in [r for r, _ in stack.events(name)], 20)
-    return [r for r, _ in stack.events(name)]
+    try:
+        wait_for(f"the breach in Prometheus and the route at canary weight {target}", both_seen, timeout, every=0.1)
+    except AssertionError:
+        assert "breach" in seen, "the breach never became visible in Prometheus"
+        raise AssertionError(f"the route never reached canary weight {target}") from None
+    return {"breach_visible_at": seen["breach"], "route_at_target_at": seen["route"],
+            "delay_s": round(seen["route"] - seen["breach"], 2)}

@@ -12,9 +12,11 @@ import time
 from typing import Any
 
 import pytest
-from e2e_kit import RESULTS, assert_shares, measure_rollback, reasons, traffic, wait_for, wait_phase
+from e2e_kit import RESULTS, Driver, assert_shares, measure_rollback, traffic
 
+from wallbounce_local.driver import SETTLED
 from wallbounce_local.loadgen import fire, run_users, summarize
+from wallbounce_local.procs import WaitTimeout, wait_for
 from wallbounce_local.stack import Stack, compressed_ladder
 from wallbounce_operator.model import parse_time
 
@@ -23,35 +25,29 @@ pytestmark = pytest.mark.integration
 LADDER = (1, 2, 10, 20, 35, 50)
 
 
-def status_is(stack: Stack, name: str, **want: Any) -> Any:
-    st = stack.status(name)
-    return st if all(st.get(k) == v for k, v in want.items()) else False
-
-
 def two_step(hold_s: int = 300) -> list[dict[str, Any]]:
     """A short first step, then a long one at 20 % where the scenario does its damage."""
     return [*compressed_ladder(2, (2,)), *compressed_ladder(hold_s, (20,))]
 
 
-def test_happy_path_walks_the_whole_ladder_and_traffic_follows_the_weights(clean: Stack) -> None:
-    stack = clean
-    with traffic(stack) as t:
-        stack.apply_rollout(stack.rollout_body("happy", compressed_ladder(3, LADDER)))
+def test_happy_path_walks_the_whole_ladder_and_traffic_follows_the_weights(clean: Stack, driver: Driver) -> None:
+    with traffic(clean) as t:
+        driver.apply("happy", phases=compressed_ladder(3, LADDER))
         begun = time.monotonic()
-        st = wait_phase(stack, "happy", "Completed", timeout=150)
+        st = driver.wait_phase("happy", "Completed", timeout=150, fail_on=SETTLED)
         took = time.monotonic() - begun
         time.sleep(3)  # a last span at 50 %
         shares = t.shares()
-    assert stack.route_weights() == (50, 50)
+    assert driver.route_weights() == (50, 50)
     assert st["weight"] == 50 and st["step"] == 6 and st["steps"] == 6
     assert st["analysis"]["verdict"] == "Pass"
     seen = [w for _, w in t.weights.changes]
     assert seen == [0, *LADDER], f"the route should walk the ladder in order, it went {seen}"
-    reasons(stack, "happy", wait_for_reason="Completed")
-    promoted = [m for r, m in stack.events("happy") if r == "PhasePromoted"]
+    driver.wait_reason("happy", "Completed")
+    promoted = [m for r, m in driver.events("happy") if r == "PhasePromoted"]
     assert promoted == [f"step {i} passed (every promotion gate holds): step {i + 1} ({LADDER[i]}%)"
                         for i in range(1, len(LADDER))], promoted
-    assert "Completed" in reasons(stack, "happy")
+    assert "Completed" in driver.reasons("happy")
     assert_shares(shares)
     assert {s["weight"] for s in shares} >= {10, 20, 35, 50}, shares
     RESULTS["happy_path_s"] = round(took, 1)
@@ -60,111 +56,121 @@ def test_happy_path_walks_the_whole_ladder_and_traffic_follows_the_weights(clean
 
 
 @pytest.mark.parametrize("strategy", ["Emergency", "Gradual"])
-def test_error_burst_on_the_canary_rolls_back_fast(clean: Stack, strategy: str) -> None:
-    stack, name = clean, f"burst-{strategy.lower()}"
-    with traffic(stack) as t:
-        stack.apply_rollout(stack.rollout_body(name, two_step(), strategy=strategy))
-        wait_phase(stack, name, "Progressing", step=2)
-        wait_for("a Pass at step 2", lambda: stack.status(name).get("analysis", {}).get("verdict") == "Pass")
-        stack.canary_failing()
+def test_error_burst_on_the_canary_rolls_back_fast(clean: Stack, driver: Driver, strategy: str) -> None:
+    name = f"burst-{strategy.lower()}"
+    with traffic(clean) as t:
+        driver.apply(name, phases=two_step(), rollbackStrategy=strategy)
+        driver.wait_phase(name, "Progressing", timeout=120, fail_on=SETTLED, step=2)
+        driver.wait_verdict(name, "Pass")  # at step 2
+        driver.break_canary("errors")
         target = 0 if strategy == "Emergency" else 2
         limit = 0.1  # the phase's rollback.errorRate
-        measured = measure_rollback(stack, lambda: (stack.canary_error_rate() or 0) > limit, target)
+        measured = measure_rollback(driver, lambda: (clean.canary.error_rate() or 0) > limit, target)
         time.sleep(2.5)
         after = summarize(t.load.since(measured["route_at_target_at"] + 1.0))
         shares = t.shares()
-    st = stack.status(name)
+    st = driver.status(name)
     if strategy == "Emergency":
         assert st["phase"] == "RolledBack" and st["weight"] == 0
-        assert stack.route_weights() == (100, 0)
+        assert driver.route_weights() == (100, 0)
         assert after.by_variant.get("canary", 0) == 0, f"canary still served after the rollback: {after}"
     else:
         assert st["phase"] == "Paused" and st["pauseReason"] == "RolledBack" and st["weight"] == 2
-        assert stack.route_weights() == (98, 2)
+        assert driver.route_weights() == (98, 2)
     assert st["analysis"]["verdict"] == "Fail" and st["analysis"]["errorRate"] > limit
-    assert "RolledBack" in reasons(stack, name, wait_for_reason="RolledBack")
+    assert "RolledBack" in driver.wait_reason(name, "RolledBack")
     assert_shares(shares)
     # one analysis interval (1 s) plus a few seconds of scraping, querying and writing the route
     assert measured["delay_s"] <= 5.0, measured
     RESULTS[f"rollback_delay_{strategy.lower()}_s"] = measured["delay_s"]
 
 
-def test_consensus_collapse_on_the_canary_rolls_back(clean: Stack) -> None:
-    stack, name = clean, "collapse"
-    with traffic(stack) as t:
-        stack.apply_rollout(stack.rollout_body(name, two_step()))
-        wait_phase(stack, name, "Progressing", step=2)
-        wait_for("a Pass at step 2", lambda: stack.status(name).get("analysis", {}).get("verdict") == "Pass")
-        healthy = stack.status(name)["analysis"]["consensusConfidence"]
-        stack.canary_disagreeing()
-        measured = measure_rollback(stack, lambda: (stack.canary_confidence() or 1) < 0.6, 0)
+def test_consensus_collapse_on_the_canary_rolls_back(clean: Stack, driver: Driver) -> None:
+    name = "collapse"
+    with traffic(clean) as t:
+        driver.apply(name, phases=two_step())
+        driver.wait_phase(name, "Progressing", timeout=120, fail_on=SETTLED, step=2)
+        driver.wait_verdict(name, "Pass")  # at step 2
+        healthy = driver.status(name)["analysis"]["consensusConfidence"]
+        driver.break_canary("disagree")
+        measured = measure_rollback(driver, lambda: (clean.canary.confidence() or 1) < 0.6, 0)
         time.sleep(1)
         answered = [s for s in t.load.since(measured["route_at_target_at"] - 10) if s.variant == "canary"]
-    st = stack.status(name)
+    st = driver.status(name)
     assert healthy >= 0.7
-    assert st["phase"] == "RolledBack" and stack.route_weights() == (100, 0)
+    assert st["phase"] == "RolledBack" and driver.route_weights() == (100, 0)
     assert st["analysis"]["verdict"] == "Fail" and st["analysis"]["consensusConfidence"] < 0.6
     assert st["analysis"]["errorRate"] == 0  # not an error burst: the providers answered, they just disagreed
-    reasons(stack, name, wait_for_reason="RolledBack")
-    assert any(r == "RolledBack" and "confidence" in m.lower() for r, m in stack.events(name)), stack.events(name)
+    driver.wait_reason(name, "RolledBack")
+    assert any(r == "RolledBack" and "confidence" in m.lower() for r, m in driver.events(name)), driver.events(name)
     low = [s.confidence for s in answered if s.confidence is not None and s.confidence < 0.6]
     assert low, "the canary's own answers should report the collapsed confidence"
     RESULTS["rollback_delay_consensus_s"] = measured["delay_s"]
     RESULTS["canary_confidence_healthy_vs_collapsed"] = [healthy, st["analysis"]["consensusConfidence"]]
 
 
-def test_prometheus_down_holds_then_pauses_and_resumes(clean: Stack) -> None:
+def test_prometheus_down_holds_then_pauses_and_resumes(clean: Stack, driver: Driver) -> None:
     stack, name = clean, "promdown"
     phases = compressed_ladder(2, (10, 20, 50))
     limit = 6  # above the NoData verdicts of a step's first seconds (series not yet in two scrapes)
     with traffic(stack):
-        stack.apply_rollout(stack.rollout_body(name, phases, error_limit=limit))
-        wait_phase(stack, name, "Progressing", step=2)
+        driver.apply(name, phases=phases, analysis={"errorLimit": limit})
+        driver.wait_phase(name, "Progressing", timeout=120, fail_on=SETTLED, step=2)
         stack.stop_prometheus()
         try:
-            wait_for("Holding on analysis errors", lambda: status_is(stack, name, phase="Holding"), timeout=20)
-            st = wait_for("Paused after errorLimit", lambda: status_is(stack, name, phase="Paused"), timeout=30)
+            driver.wait_phase(name, "Holding", timeout=20)  # on analysis errors
+            st = driver.wait_phase(name, "Paused", timeout=30)  # after errorLimit
             assert st["pauseReason"] == "AnalysisErrors" and st["consecutiveErrors"] >= limit
             time.sleep(3)  # well past the step's dwell: still no promotion without Prometheus
-            st = stack.status(name)
+            st = driver.status(name)
             assert st["step"] == 2 and st["weight"] == 20 and st["phase"] == "Paused"
-            assert stack.route_weights() == (80, 20)
+            assert driver.route_weights() == (80, 20)
         finally:
             stack.restart_prometheus()
         # a human resumes once Prometheus has scraped a window's worth of canary traffic again
-        wait_for("canary data back in Prometheus", lambda: stack.canary_error_rate() is not None, timeout=30)
-        stack.action(name, "resume")
-        wait_for("the resume to be taken", lambda: stack.status(name).get("phase") != "Paused", timeout=20)
-        st = wait_phase(stack, name, "Completed", timeout=60)
-    assert st["weight"] == 50 and stack.route_weights() == (50, 50)
-    seen = reasons(stack, name, wait_for_reason="Completed")
+        wait_for("canary data back in Prometheus", lambda: stack.canary.error_rate() is not None, timeout=30)
+        driver.action(name, "resume")
+        driver.wait_status(name, "the resume to be taken", lambda s: s.get("phase") != "Paused", timeout=20)
+        st = driver.wait_phase(name, "Completed", timeout=60, fail_on=SETTLED)
+    assert st["weight"] == 50 and driver.route_weights() == (50, 50)
+    seen = driver.wait_reason(name, "Completed")
     for reason in ("Holding", "Paused", "Resumed", "Completed"):
         assert reason in seen, seen
     assert seen.index("Paused") < seen.index("Resumed") < seen.index("Completed")
 
 
-def test_operator_killed_repeatedly_finishes_without_skipping_or_shortening(clean: Stack) -> None:
+def test_operator_killed_repeatedly_finishes_without_skipping_or_shortening(clean: Stack, driver: Driver) -> None:
     stack, name, dwell = clean, "crashy", 4
     kills = 0
+
+    def kill_and_restart() -> bool:
+        """Kills land at about 1.5, 6.5, 11.5 and 16.5 s: all inside the ≥ 24 s ladder."""
+        nonlocal kills
+        if driver.status(name).get("phase") == "Completed":
+            return True
+        if kills < 4:
+            stack.kill_operator()
+            kills += 1
+            time.sleep(1)
+            stack.start_operator()
+        return False
+
     with traffic(stack) as t:
-        stack.apply_rollout(stack.rollout_body(name, compressed_ladder(dwell, LADDER)))
-        wait_for("step 1", lambda: status_is(stack, name, step=1, weight=1), timeout=60)
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline and stack.status(name).get("phase") != "Completed":
-            time.sleep(1.5)  # kills land at about 1.5, 6.5, 11.5 and 16.5 s: all inside the ≥ 24 s ladder
-            if kills < 4 and stack.status(name).get("phase") != "Completed":
-                stack.kill_operator()
-                kills += 1
-                time.sleep(1)
-                stack.start_operator()
-        st = wait_phase(stack, name, "Completed", timeout=90)
+        driver.apply(name, phases=compressed_ladder(dwell, LADDER))
+        driver.wait_status(name, "step 1", lambda s: s.get("step") == 1 and s.get("weight") == 1)
+        time.sleep(1.5)
+        try:
+            wait_for(f"{name} to complete while its operator is killed", kill_and_restart, timeout=150, every=1.5)
+        except WaitTimeout:
+            pass  # the wait below says where it stands
+        st = driver.wait_phase(name, "Completed", timeout=90, fail_on=SETTLED)
         shares = t.shares()
     assert kills == 4
-    assert st["weight"] == 50 and stack.route_weights() == (50, 50)
+    assert st["weight"] == 50 and driver.route_weights() == (50, 50)
     seen = [w for _, w in t.weights.changes]
     assert seen == [0, *LADDER], f"a phase was skipped or repeated: {seen}"
-    reasons(stack, name, wait_for_reason="Completed")
-    promoted = [m for r, m in stack.events(name) if r == "PhasePromoted"]
+    driver.wait_reason(name, "Completed")
+    promoted = [m for r, m in driver.events(name) if r == "PhasePromoted"]
     assert len(promoted) == len(LADDER) - 1, f"a double or missing promotion: {promoted}"
     # dwell per step from the route's own changes (polled every 0.1 s): never shorter than the phase's duration,
     # allowing 1 s for stepStartedAt's whole-second resolution, 0.1 s of polling at each end and 0.1 s of margin
@@ -181,35 +187,35 @@ def test_operator_killed_repeatedly_finishes_without_skipping_or_shortening(clea
     RESULTS["dwells_with_kills_s"] = dwells
 
 
-def test_manual_weight_edit_is_reasserted(clean: Stack) -> None:
-    stack, name = clean, "drift"
-    with traffic(stack) as t:
-        stack.apply_rollout(stack.rollout_body(name, compressed_ladder(300, (10,))))
-        wait_for("step 1 at 10 %", lambda: stack.route_weights() == (90, 10), timeout=60)
+def test_manual_weight_edit_is_reasserted(clean: Stack, driver: Driver) -> None:
+    name = "drift"
+    with traffic(clean) as t:
+        driver.apply(name, phases=compressed_ladder(300, (10,)))
+        driver.wait_weight(10, timeout=60)  # step 1 at 10 %
         time.sleep(2)
-        stack.set_route_weights(50, 50)
+        driver.set_route_weights(50, 50)
         edited = time.monotonic()
-        wait_for("the operator to re-assert 10 %", lambda: stack.route_weights() == (90, 10), timeout=15, every=0.1)
+        t.weights.record(50)  # known here, whether or not the 0.1 s polling sees it before the operator undoes it
+        driver.wait_weight(10, timeout=15, every=0.1)  # the operator re-asserts 10 %
         reasserted = time.monotonic() - edited
         time.sleep(4)
         shares = t.shares()
-    assert "WeightDrift" in reasons(stack, name, wait_for_reason="WeightDrift")
-    assert stack.status(name)["weight"] == 10 and stack.status(name)["step"] == 1
+    assert "WeightDrift" in driver.wait_reason(name, "WeightDrift")
+    assert driver.status(name)["weight"] == 10 and driver.status(name)["step"] == 1
     assert_shares(shares)
     assert any(s["weight"] == 10 and s["requests"] >= 60 for s in shares), shares
     RESULTS["weight_drift_reasserted_after_s"] = round(reasserted, 2)
 
 
-def test_seed_checks_half_srp_at_50_and_load_profile(clean: Stack) -> None:
-    stack = clean
-    assert stack.traefik is not None
-    stack.set_route_weights(50, 50)  # no rollout: the route as a user left it
-    wait_for("Traefik to apply 50/50", lambda: summarize(fire(stack.traefik.url, 20)).by_variant.get("canary", 0) >= 8,
+def test_seed_checks_half_srp_at_50_and_load_profile(clean: Stack, driver: Driver) -> None:
+    url = clean.gateway_url
+    driver.set_route_weights(50, 50)  # no rollout: the route as a user left it
+    wait_for("Traefik to apply 50/50", lambda: summarize(fire(url, 20)).by_variant.get("canary", 0) >= 8,
              timeout=15, every=0.3)
-    hundred = summarize(fire(stack.traefik.url, 100, concurrency=10))
+    hundred = summarize(fire(url, 100, concurrency=10))
     assert hundred.count == 100 and hundred.errors == 0
     assert abs(hundred.srp_processed - 50) <= 2, hundred  # deterministic WRR: 50 ± the edges
-    samples = run_users(stack.traefik.url, users=10, seconds=30)
+    samples = run_users(url, users=10, seconds=30)
     profile = summarize(samples)
     assert profile.count >= 100
     assert profile.p95 < 10.0, profile

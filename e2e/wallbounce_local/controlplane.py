@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import ssl
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from . import certs, procs, testbin
+from .components.apiserver import ApiServer
+from .components.etcd import Etcd
 
 STATE_FILE = "controlplane.json"
 ADMIN_USER = "wallbounce-admin"
@@ -45,7 +45,10 @@ class State:
 
 
 class ControlPlane:
-    """etcd + kube-apiserver in ``state_dir``.  ``start()`` blocks until ``/readyz`` answers ok."""
+    """etcd + kube-apiserver in ``state_dir`` (a ``Component`` of two).  ``start()`` blocks until ``/readyz``
+    answers ok."""
+
+    name = "control plane"
 
     def __init__(
         self,
@@ -62,10 +65,9 @@ class ControlPlane:
         self.pki = self.state_dir / "pki"
         self.log_dir = self.state_dir / "logs"
         self.kubeconfig = self.state_dir / "kubeconfig"
-        self.etcd: procs.Process | None = None
-        self.apiserver: procs.Process | None = None
+        self.etcd: Etcd | None = None
+        self.apiserver: ApiServer | None = None
         self.state: State | None = None
-        self._ca: certs.CertificateAuthority | None = None
         self._client_ca: certs.CertificateAuthority | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------
@@ -80,20 +82,26 @@ class ControlPlane:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.pki.mkdir(exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
+        self.etcd = Etcd(bins / "etcd", self.state_dir / "etcd-data", self.logs["etcd"],
+                         start_timeout=self.start_timeout)
+        self.apiserver = ApiServer(bins / "kube-apiserver", self.pki, self.logs["kube-apiserver"],
+                                   service_cidr=self.service_cidr, extra_args=self.extra_apiserver_args,
+                                   start_timeout=self.start_timeout)
         try:
             self._make_certs()
-            etcd_url = self._start_etcd(bins / "etcd")
-            server = self._start_apiserver(bins / "kube-apiserver", etcd_url)
-            self._write_kubeconfig(server)
+            self.etcd.start()
+            self.apiserver.etcd_url = self.etcd.client_url
+            self.apiserver.start()
+            self._write_kubeconfig(self.apiserver.server)
         except BaseException:
             self.stop()
             raise
-        assert self.etcd and self.apiserver and self.etcd.pid and self.apiserver.pid
+        assert self.etcd.pid and self.apiserver.pid
         self.state = State(
             state_dir=str(self.state_dir),
-            server=server,
+            server=self.apiserver.server,
             kubeconfig=str(self.kubeconfig),
-            etcd_url=etcd_url,
+            etcd_url=self.etcd.client_url,
             pids={"etcd": self.etcd.pid, "kube-apiserver": self.apiserver.pid},
             logs={k: str(v) for k, v in self.logs.items()},
             started_at=time.time(),
@@ -104,112 +112,28 @@ class ControlPlane:
         (self.state_dir / STATE_FILE).write_text(json.dumps(asdict(self.state), indent=2))
         return self.state
 
+    def ready(self) -> bool:
+        return self.apiserver is not None and self.apiserver.ready()
+
     def stop(self) -> None:
         """Stop both processes (API server first), then anything still mentioning the state dir."""
-        for proc in (self.apiserver, self.etcd):
-            if proc is not None:
-                proc.stop()
+        for part in (self.apiserver, self.etcd):
+            if part is not None:
+                part.stop()
         stop_by_state_dir(self.state_dir)
 
     # ----- pieces ----------------------------------------------------------------------------
 
     def _make_certs(self) -> None:
-        self._ca = certs.CertificateAuthority(self.pki, "server")
-        self._ca.serving("apiserver", ["localhost", "127.0.0.1", "kubernetes", "kubernetes.default"])
+        certs.CertificateAuthority(self.pki, "server").serving(
+            "apiserver", ["localhost", "127.0.0.1", "kubernetes", "kubernetes.default"])
         self._client_ca = certs.CertificateAuthority(self.pki, "client")
         self._client_ca.client("admin", ADMIN_USER, ("system:masters",))
         certs.service_account_key(self.pki)
 
-    def _start_etcd(self, binary: Path) -> str:
-        data = self.state_dir / "etcd-data"
-        for attempt in range(3):
-            client, peer = procs.free_port(), procs.free_port()
-            client_url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
-            shutil.rmtree(data, ignore_errors=True)
-            log = self.logs["etcd"]
-            log.write_text("")
-            self.etcd = procs.Process(
-                "etcd",
-                [
-                    str(binary),
-                    "--name=default",
-                    f"--data-dir={data}",
-                    f"--listen-client-urls={client_url}",
-                    f"--advertise-client-urls={client_url}",
-                    f"--listen-peer-urls={peer_url}",
-                    f"--initial-advertise-peer-urls={peer_url}",
-                    f"--initial-cluster=default={peer_url}",
-                    "--unsafe-no-fsync=true",
-                    "--log-level=warn",
-                ],
-                log,
-            ).start()
-            try:
-                self.etcd.wait_until(
-                    partial(_etcd_healthy, client_url),
-                    self.start_timeout,
-                    "healthy",
-                )
-                return client_url
-            except procs.StartError:
-                self.etcd.stop()
-                if attempt < 2 and procs.port_in_use_message(log):
-                    continue
-                raise
-        raise AssertionError("unreachable")
-
-    def _start_apiserver(self, binary: Path, etcd_url: str) -> str:
-        p = self.pki
-        for attempt in range(3):
-            port = procs.free_port()
-            server = f"https://127.0.0.1:{port}"
-            log = self.logs["kube-apiserver"]
-            log.write_text("")
-            self.apiserver = procs.Process(
-                "kube-apiserver",
-                [
-                    str(binary),
-                    f"--etcd-servers={etcd_url}",
-                    f"--cert-dir={p}",
-                    f"--tls-cert-file={p / 'apiserver.crt'}",
-                    f"--tls-private-key-file={p / 'apiserver.key'}",
-                    f"--client-ca-file={p / 'client-ca.crt'}",
-                    f"--secure-port={port}",
-                    "--bind-address=127.0.0.1",
-                    "--advertise-address=127.0.0.1",
-                    "--endpoint-reconciler-type=none",
-                    f"--service-cluster-ip-range={self.service_cidr}",
-                    "--allow-privileged=true",
-                    "--disable-admission-plugins=ServiceAccount",
-                    "--authorization-mode=RBAC",
-                    f"--service-account-issuer={server}/",
-                    f"--service-account-key-file={p / 'sa.pub'}",
-                    f"--service-account-signing-key-file={p / 'sa.key'}",
-                    "--enable-priority-and-fairness=false",
-                    "--profiling=false",
-                    *self.extra_apiserver_args,
-                ],
-                log,
-            ).start()
-            try:
-                self.apiserver.wait_until(
-                    partial(self._ready, server), self.start_timeout, "ready (/readyz)"
-                )
-                return server
-            except procs.StartError:
-                self.apiserver.stop()
-                if attempt < 2 and procs.port_in_use_message(log):
-                    continue
-                raise
-        raise AssertionError("unreachable")
-
     def _ssl(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=str(self.pki / "server-ca.crt"))
-        ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
-        return ctx
-
-    def _ready(self, server: str) -> bool:
-        return self._get(f"{server}/readyz") == b"ok"
+        assert self.apiserver is not None
+        return self.apiserver.ssl_context()
 
     def _get(self, url: str) -> bytes:
         with urllib.request.urlopen(url, context=self._ssl(), timeout=5) as resp:  # noqa: S310
@@ -266,11 +190,6 @@ def write_kubeconfig(path: Path, server: str, ca: bytes, cert: bytes, key: bytes
 
 def _server_of(kubeconfig: Path) -> str:
     return str(yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"])
-
-
-def _etcd_healthy(client_url: str) -> bool:
-    with urllib.request.urlopen(f"{client_url}/health", timeout=5) as resp:  # noqa: S310 - loopback URL we built
-        return bool(json.loads(resp.read()).get("health") == "true")
 
 
 def read_state(state_dir: Path) -> State | None:

@@ -18,6 +18,7 @@ import argparse
 import shutil
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import cli, controlplane, procs, testbin
+from .driver import SETTLED
 from .loadgen import LOCAL_API_KEY, LoadGenerator, WeightLog, summarize
 from .stack import Stack, StackInfo, compressed_ladder, stop_state_dir
 
@@ -63,8 +65,8 @@ def _fmt(value: Any, spec: str, unit: str = "") -> str:
 def view(stack: Stack, act: Act, load: LoadGenerator, note: str) -> Panel:
     """The live panel: the rollout as the operator wrote it and the traffic as the Gateway delivered it."""
     try:
-        st = stack.status(act.rollout)
-        stable_w, canary_w = stack.route_weights()
+        st = stack.rollouts.status(act.rollout)
+        stable_w, canary_w = stack.rollouts.route_weights()
     except Exception as exc:  # noqa: BLE001 - the API server is busy: show it, try again next frame
         return Panel(Text(f"waiting for the API server: {exc}"), title=act.name)
     act.weights.record(canary_w)
@@ -98,24 +100,26 @@ def view(stack: Stack, act: Act, load: LoadGenerator, note: str) -> Panel:
                  title=f"{act.name} — {elapsed:5.1f} s", border_style="blue")
 
 
-def watch(console: Console, stack: Stack, act: Act, load: LoadGenerator, until: set[str], timeout: float,
+def watch(console: Console, stack: Stack, act: Act, load: LoadGenerator, until: Collection[str], timeout: float,
           note: str = "", on_tick: Any = None) -> dict[str, Any]:
     """Refresh the view until the rollout reaches one of ``until`` (or ``timeout``); return its status."""
-    deadline = time.monotonic() + timeout
     st: dict[str, Any] = {}
+
+    def frame() -> bool:
+        nonlocal st
+        if on_tick is not None:
+            on_tick()
+        live.update(view(stack, act, load, note))
+        st = stack.rollouts.status(act.rollout)
+        return st.get("phase") in until
+
     with Live(view(stack, act, load, note), console=console, refresh_per_second=4, transient=False) as live:
-        while time.monotonic() < deadline:
-            time.sleep(0.25)
-            if on_tick is not None:
-                on_tick()
+        try:
+            procs.wait_for(f"{act.rollout} to reach {sorted(until)}", frame, timeout, every=0.25,
+                           tolerate=(Exception,))  # the API server busy: the next frame tries again
             live.update(view(stack, act, load, note))
-            try:
-                st = stack.status(act.rollout)
-            except Exception:  # noqa: BLE001, S112 - the API server is busy: try again
-                continue
-            if st.get("phase") in until:
-                live.update(view(stack, act, load, note))
-                break
+        except procs.WaitTimeout:
+            pass  # the summary says where it stood
     act.final = st
     act.seconds = time.time() - act.started
     return st
@@ -134,8 +138,8 @@ def shares(act: Act, load: LoadGenerator) -> list[tuple[int, int, int, float]]:
 
 def act_one(console: Console, stack: Stack, load: LoadGenerator, dwell: float) -> Act:
     act = Act("Act 1 · a healthy canary walks the ladder", "techsapo")
-    stack.apply_rollout(stack.rollout_body(act.rollout, compressed_ladder(dwell, LADDER)))
-    watch(console, stack, act, load, {"Completed", "RolledBack", "Aborted", "Paused"}, timeout=60 + 20 * dwell,
+    stack.rollouts.apply(act.rollout, phases=compressed_ladder(dwell, LADDER))
+    watch(console, stack, act, load, SETTLED, timeout=60 + 20 * dwell,
           note=f"ladder {' → '.join(f'{w}%' for w in LADDER)}, {dwell:g} s minimum dwell per step, "
                "analysis every 1 s over a 6 s window")
     return act
@@ -144,41 +148,45 @@ def act_one(console: Console, stack: Stack, load: LoadGenerator, dwell: float) -
 def act_two(console: Console, stack: Stack, load: LoadGenerator, dwell: float, bad: str) -> Act:
     act = Act(f"Act 2 · a bad canary ({'its providers disagree' if bad == 'disagree' else 'its providers fail'})",
               "techsapo-v2")
-    stack.delete_rollout("techsapo")  # the route stays as the finished rollout left it (documented behaviour)
-    stack.canary_healthy()
-    stack.set_route_weights(100, 0)  # a new canary build arrives: all traffic on stable again
+    rollouts = stack.rollouts
+    rollouts.delete("techsapo")  # the route stays as the finished rollout left it (documented behaviour)
+    rollouts.healthy()
+    rollouts.set_route_weights(100, 0)  # a new canary build arrives: all traffic on stable again
     with console.status("a new canary build arrives: route back to 100/0, waiting for the canary's analysis "
                         "window to empty so act 2 is judged on its own traffic"):
-        for _ in range(60):
-            if stack.canary_error_rate() is None and stack.canary_confidence() is None:
-                break
-            time.sleep(0.5)
+        try:
+            procs.wait_for("the canary's analysis window to empty", stack.canary.empty, 30, every=0.5)
+        except procs.WaitTimeout:
+            pass  # act 2 starts anyway: a few seconds of act 1's traffic only delay its first verdicts
     act.started = time.time()
-    stack.apply_rollout(stack.rollout_body(act.rollout, compressed_ladder(dwell, LADDER)))
+    rollouts.apply(act.rollout, phases=compressed_ladder(dwell, LADDER))
 
     def inject() -> None:
         if "bad" in act.marks:
             if "breach" not in act.marks:  # first: the breach, as the operator's query would see it
-                value = stack.canary_confidence() if bad == "disagree" else stack.canary_error_rate()
+                value = stack.canary.confidence() if bad == "disagree" else stack.canary.error_rate()
                 if value is not None and (value < 0.6 if bad == "disagree" else value > 0.1):
                     act.marks["breach"] = time.time()
-            if "route0" not in act.marks and stack.route_weights()[1] == 0:
+            if "route0" not in act.marks and rollouts.route_weights()[1] == 0:
                 act.marks["route0"] = time.time()
             return
-        st = stack.status(act.rollout)
+        st = rollouts.status(act.rollout)
         if (st.get("step") or 0) >= 3 and st.get("phase") == "Progressing":
-            (stack.canary_disagreeing if bad == "disagree" else stack.canary_failing)()
+            rollouts.break_canary(bad)  # "disagree" or "errors"
             act.marks["bad"] = time.time()
 
-    watch(console, stack, act, load, {"RolledBack", "Completed", "Aborted", "Paused"}, timeout=60 + 20 * dwell,
+    watch(console, stack, act, load, SETTLED, timeout=60 + 20 * dwell,
           note="at step 3 the canary's simulators start "
                + ("contradicting each other (consensus collapse)" if bad == "disagree" else "answering 500"),
           on_tick=inject)
-    for _ in range(20):  # the last marks, if the final frame came first
+    def marked() -> bool:
         inject()
-        if {"route0", "breach"} <= act.marks.keys():
-            break
-        time.sleep(0.1)
+        return {"route0", "breach"} <= act.marks.keys()
+
+    try:  # the last marks, if the final frame came first
+        procs.wait_for("the last marks", marked, 2, every=0.1)
+    except procs.WaitTimeout:
+        pass  # the summary leaves out what was not seen
     return act
 
 

@@ -26,6 +26,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from wallbounce_api import metrics as m
+
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 7.5, 10, 15, 30, 60, 120, 300, 600)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -79,24 +81,22 @@ class TrafficCollector:
         self.profiles: dict[tuple[str, str], Profile] = {}
 
     def collect(self) -> Iterator[Metric]:
-        req = CounterMetricFamily("wallbounce_requests", "Requests", labels=[
-            "namespace", "service", "variant", "task_type", "outcome"])
-        dur = HistogramMetricFamily("wallbounce_request_duration_seconds", "Latency",
-                                    labels=["namespace", "service", "variant", "task_type"])
-        conf = HistogramMetricFamily("wallbounce_consensus_confidence", "Confidence",
-                                     labels=["namespace", "service", "variant", "task_type"])
-        cost = CounterMetricFamily("wallbounce_cost_usd", "Cost", labels=["namespace", "service", "variant",
-                                                                         "provider"])
+        base = [m.NAMESPACE, m.SERVICE, m.VARIANT]
+        req = CounterMetricFamily(m.REQUESTS_TOTAL.removesuffix("_total"), "Requests",
+                                  labels=[*base, m.TASK_TYPE, m.OUTCOME])
+        dur = HistogramMetricFamily(m.REQUEST_DURATION_SECONDS, "Latency", labels=[*base, m.TASK_TYPE])
+        conf = HistogramMetricFamily(m.CONSENSUS_CONFIDENCE, "Confidence", labels=[*base, m.TASK_TYPE])
+        cost = CounterMetricFamily(m.COST_USD_TOTAL.removesuffix("_total"), "Cost", labels=[*base, m.PROVIDER])
         for p in self.profiles.values():
-            base = [p.namespace, p.service, p.variant]
-            req.add_metric([*base, "basic", "success"], p.requests - p.errors)
+            values = [p.namespace, p.service, p.variant]
+            req.add_metric([*values, "basic", m.Outcome.SUCCESS], p.requests - p.errors)
             if p.errors > 0 or not p.lazy_errors:
-                req.add_metric([*base, "basic", "error"], p.errors)
-            dur.add_metric([*base, "basic"], _cumulative(p.latency_buckets, LATENCY_BUCKETS, p.requests),
+                req.add_metric([*values, "basic", m.Outcome.ERROR], p.errors)
+            dur.add_metric([*values, "basic"], _cumulative(p.latency_buckets, LATENCY_BUCKETS, p.requests),
                            p.latency_sum)
-            conf.add_metric([*base, "basic"], _cumulative(p.confidence_buckets, CONFIDENCE_BUCKETS,
+            conf.add_metric([*values, "basic"], _cumulative(p.confidence_buckets, CONFIDENCE_BUCKETS,
                                                           p.confidence_count), p.confidence_sum)
-            cost.add_metric([*base, "gemini"], p.cost_sum)
+            cost.add_metric([*values, "gemini"], p.cost_sum)
         yield from (req, dur, conf, cost)
 
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -130,7 +131,10 @@ async def _one(session: aiohttp.ClientSession, url: str, n: int, task_type: str,
 
 
 class LoadGenerator:
-    """Steady-rate traffic through the Gateway in a background thread; ``samples`` grows as answers come."""
+    """Steady-rate traffic through the Gateway in a background thread; ``samples`` grows as answers come.
+    A stack component (``components.Component``): the load part of the stack."""
+
+    name = "load"
 
     def __init__(self, url: str, *, rate: float = 25.0, concurrency: int = 10, task_type: str = "basic",
                  timeout: float = 30.0, max_seconds: float = 900.0) -> None:
@@ -161,6 +165,13 @@ class LoadGenerator:
 
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def ready(self) -> bool:
+        return self.running()
+
+    @property
+    def logs(self) -> dict[str, Path]:
+        return {}  # its record is ``samples``
 
     def between(self, t0: float, t1: float) -> list[Sample]:
         """Samples whose request started in [t0, t1) (wall-clock seconds)."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 
 class StartError(RuntimeError):
     """A component failed to start; the message names it and its log file."""
@@ -26,16 +28,31 @@ class StartError(RuntimeError):
         super().__init__(f"{component}: {reason}{where}{tail}")
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.2) -> Any:
-    """Poll ``check`` until it returns something truthy (returned); AssertionError naming ``what`` on timeout."""
+class WaitTimeout(AssertionError, TimeoutError):
+    """A wait ran out of time: an assertion failure in a test, a ``TimeoutError`` anywhere else."""
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0, every: float = 0.2, *,
+             tolerate: tuple[type[BaseException], ...] = ()) -> Any:
+    """Poll ``check`` every ``every`` seconds until it returns something truthy, and return that.
+
+    An exception of a ``tolerate`` type counts as "not yet" (a server still starting, a busy API server);
+    any other propagates at once. Out of time: ``WaitTimeout`` naming ``what`` and the last answer.
+    This is the one deadline loop of the development stack: tests, benchmarks and the demo all wait here.
+    """
     deadline = time.monotonic() + timeout
     last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
+    while True:
+        try:
+            last = check()
+        except tolerate as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
 
 
 def tail_of(path: Path, lines: int = 25) -> str:
@@ -59,50 +76,37 @@ def port_in_use_message(log: Path) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    # a zombie is not alive
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def cmdline(pid: int) -> list[str]:
     try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        return list(psutil.Process(pid).cmdline())
+    except psutil.Error:
         return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def _ancestors() -> set[int]:
+def ancestors() -> set[int]:
     """This process and its parents up to init: never stopped, even when their command line names the state dir."""
-    chain, pid = set(), os.getpid()
-    while pid > 1 and pid not in chain:
-        chain.add(pid)
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return chain
+    me = psutil.Process()
+    return {me.pid, *(parent.pid for parent in me.parents())}
 
 
 def pids_mentioning(marker: str) -> list[int]:
-    """Processes whose command line mentions ``marker`` (a state directory): orphans to clean."""
+    """Live processes whose command line mentions ``marker`` (a state directory): orphans to clean."""
+    skip = ancestors()
     found = []
-    skip = _ancestors()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in skip:
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if proc.pid in skip or proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        pid = int(entry.name)
-        if any(marker in arg for arg in cmdline(pid)) and pid_alive(pid):
-            found.append(pid)
+        if any(marker in arg for arg in proc.info["cmdline"] or ()):
+            found.append(proc.pid)
     return found
 
 
@@ -112,29 +116,27 @@ def terminate(pid: int, timeout: float = 10.0) -> None:
         return
     group = _group_of(pid)
     _signal(pid, group, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            break
-        time.sleep(0.05)
+    try:
+        wait_for(f"process {pid} to end", lambda: not pid_alive(pid), timeout, every=0.05)
+    except WaitTimeout:
+        pass  # killed below
     _signal(pid, group, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while (pid_alive(pid) or (group is not None and _group_members(group))) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    try:
+        wait_for(f"process {pid} and its group to end",
+                 lambda: not pid_alive(pid) and not (group is not None and _group_members(group)), 5, every=0.05)
+    except WaitTimeout:
+        pass  # SIGKILL cannot be refused: only an uninterruptible sleep outlives it, and it ends on its own
 
 
 def _group_members(group: int) -> list[int]:
     """Live (non-zombie) processes of a process group."""
     members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for proc in psutil.process_iter(["status"]):
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == group:
+                members.append(proc.pid)
         except OSError:
             continue
-        if fields[0] != "Z" and int(fields[2]) == group:
-            members.append(int(entry.name))
     return members
 
 
@@ -199,17 +201,19 @@ class Process:
                 pass
 
     def wait_until(self, check: Callable[[], bool], timeout: float, what: str) -> None:
-        """Poll ``check`` until true; fail with the log's tail if the process dies or time runs out."""
-        deadline = time.monotonic() + timeout
-        while True:
+        """Poll ``check`` until true (its exceptions count as not yet); ``StartError`` with the log's tail if
+        the process dies first or time runs out."""
+
+        def alive_and_ready() -> bool:
             if not self.alive():
                 code = self.popen.returncode if self.popen is not None else "?"
                 raise StartError(self.name, f"exited with code {code} before {what}", self.log)
             try:
-                if check():
-                    return
-            except Exception:  # noqa: BLE001, S110 - not ready yet, whatever the reason
-                pass
-            if time.monotonic() > deadline:
-                raise StartError(self.name, f"not {what} after {timeout:.0f} s", self.log)
-            time.sleep(0.1)
+                return check()
+            except Exception:  # noqa: BLE001 - not ready yet, whatever the reason
+                return False
+
+        try:
+            wait_for(what, alive_and_ready, timeout, every=0.1)
+        except WaitTimeout:
+            raise StartError(self.name, f"not {what} after {timeout:.0f} s", self.log) from None

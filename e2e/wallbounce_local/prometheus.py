@@ -1,5 +1,6 @@
 """A real Prometheus server (Debian's ``prometheus`` package) on a free loopback port, with a scrape
-configuration given by the caller, for tests and the local demo.
+configuration given by the caller, for tests and the local demo (a stack component); and ``PrometheusAPI``,
+the queries tests make to it or to a Prometheus in a cluster.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from . import procs
+from .components.base import ProcessComponent
 
 
 class PrometheusNotInstalled(RuntimeError):
@@ -42,8 +44,47 @@ def static_job(name: str, targets: list[str], labels: dict[str, str] | None = No
     }
 
 
-class Prometheus:
-    """``start()`` writes the config, starts the server and waits for ``/-/ready``."""
+class PrometheusAPI:
+    """Queries to a Prometheus at ``url`` (the local server below, or one in a cluster)."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url.rstrip("/")
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+
+    def api(self, path: str, **params: str) -> Any:
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as resp:  # noqa: S310
+            body = json.loads(resp.read())
+        if body.get("status") != "success":
+            raise RuntimeError(f"prometheus: {path} failed: {body}")
+        return body["data"]
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query; returns the result vector (list of {metric, value})."""
+        return list(self.api("query", query=promql)["result"])
+
+    def scalar(self, promql: str) -> float | None:
+        """One number; None for no sample or NaN (e.g. no requests in the window)."""
+        result = self.query(promql)
+        if not result:
+            return None
+        value = float(result[0]["value"][1])
+        return None if value != value else value
+
+
+class Prometheus(PrometheusAPI, ProcessComponent):
+    """The server as a component: ``start()`` writes the config, starts it and waits for ``/-/ready``; a second
+    ``start()`` after ``stop()`` comes back on the same address and data (clients are configured with it)."""
+
+    name = "prometheus"
+    readiness = "ready (/-/ready)"
 
     def __init__(
         self,
@@ -55,14 +96,13 @@ class Prometheus:
         start_timeout: float = 60.0,
     ) -> None:
         self.workdir = workdir.resolve()
+        ProcessComponent.__init__(self, self.workdir / "prometheus.log")
         self.scrape_configs = list(scrape_configs or [])
         self.scrape_interval = scrape_interval
         self.rule_files = list(rule_files or [])
         self.start_timeout = start_timeout
         self.config = self.workdir / "prometheus.yml"
-        self.log = self.workdir / "prometheus.log"
         self.port = 0
-        self.process: procs.Process | None = None
 
     @property
     def url(self) -> str:
@@ -77,40 +117,17 @@ class Prometheus:
         }
         self.config.write_text(yaml.safe_dump(config, sort_keys=False))
 
-    def start(self) -> Prometheus:
-        binary = prometheus_binary()
+    def prepare(self, attempt: int) -> None:
+        self.binary = prometheus_binary()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.write_config()
-        keep = self.port  # a restarted server keeps its address (clients are configured with it)
-        for attempt in range(3):
-            self.port = keep if keep and attempt == 0 else procs.free_port()
-            self.log.write_text("")
-            self.process = procs.Process(
-                "prometheus",
-                [
-                    str(binary),
-                    f"--config.file={self.config}",
-                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--web.enable-lifecycle",
-                    "--storage.tsdb.retention.time=1d",
-                    "--log.level=warn",
-                ],
-                self.log,
-            ).start()
-            try:
-                self.process.wait_until(self.ready, self.start_timeout, "ready (/-/ready)")
-                return self
-            except procs.StartError:
-                self.process.stop()
-                if attempt < 2 and procs.port_in_use_message(self.log):
-                    continue
-                raise
-        raise AssertionError("unreachable")
+        if not self.port or attempt:  # a restarted server keeps its address
+            self.port = procs.free_port()
 
-    def ready(self) -> bool:
-        with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as resp:  # noqa: S310
-            return bool(resp.status == 200)
+    def command(self) -> list[str]:
+        return [str(self.binary), f"--config.file={self.config}", f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=1d", "--log.level=warn"]
 
     def reload(self, scrape_configs: list[dict[str, Any]] | None = None) -> None:
         """Rewrite the scrape configuration and make the running server load it."""
@@ -121,19 +138,6 @@ class Prometheus:
         with urllib.request.urlopen(req, timeout=10):  # noqa: S310
             pass
 
-    def api(self, path: str, **params: str) -> Any:
-        query = urllib.parse.urlencode(params)
-        with urllib.request.urlopen(f"{self.url}/api/v1/{path}?{query}", timeout=10) as resp:  # noqa: S310
-            body = json.loads(resp.read())
-        if body.get("status") != "success":
-            raise RuntimeError(f"prometheus: {path} failed: {body}")
-        return body["data"]
-
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """An instant query; returns the result vector (list of {metric, value})."""
-        return list(self.api("query", query=promql)["result"])
-
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
+        ProcessComponent.stop(self)
+        self.process = None

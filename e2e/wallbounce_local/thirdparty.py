@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from . import procs
 
 
 @dataclass(frozen=True)
@@ -143,14 +144,16 @@ def wait_established(api_client: Any, crd_names: list[str], timeout: float = 60.
     from kubernetes import client
 
     ext: Any = client.ApiextensionsV1Api(api_client)  # typed client (kubernetes >= 37): bodies are plain dicts
-    deadline = time.monotonic() + timeout
     pending = set(crd_names)
-    while pending:
+
+    def all_established() -> bool:
         for crd_name in list(pending):
             conditions = ext.read_custom_resource_definition(crd_name).status.conditions or []
             if any(c.type == "Established" and c.status == "True" for c in conditions):
                 pending.discard(crd_name)
-        if pending and time.monotonic() > deadline:
-            raise ThirdPartyError(f"CRDs not Established after {timeout:.0f} s: {sorted(pending)}")
-        if pending:
-            time.sleep(0.2)
+        return not pending
+
+    try:
+        procs.wait_for("CRDs to be Established", all_established, timeout)
+    except procs.WaitTimeout:
+        raise ThirdPartyError(f"CRDs not Established after {timeout:.0f} s: {sorted(pending)}") from None

@@ -1,5 +1,5 @@
-"""``wallbounce``: the console script that runs the operator (``wallbounce operator``) or the
-wall-bounce service (``wallbounce service``)."""
+"""``wallbounce-operator``: the console script that runs the WallBounceRollout operator (``python -m
+wallbounce_operator.cli`` too). The service has its own, ``wallbounce-service``, in its own distribution."""
 
 from __future__ import annotations
 
@@ -29,19 +29,8 @@ def _operator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _service(argv: list[str]) -> int:
-    from wallbounce_service.cli import main as service_main
-
-    return int(service_main(argv))
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "service":
-        return _service(argv[1:])
-    parser = argparse.ArgumentParser(prog="wallbounce", description="wallbounce-rollouts")
-    sub = parser.add_subparsers(dest="command", required=True)
-    op = sub.add_parser("operator", help="run the WallBounceRollout operator")
+def build_parser() -> argparse.ArgumentParser:
+    op = argparse.ArgumentParser(prog="wallbounce-operator", description="Run the WallBounceRollout operator.")
     scope = op.add_mutually_exclusive_group()
     scope.add_argument("--namespace", "-n", action="append", help="watch only this namespace (repeatable)")
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace (default)")
@@ -61,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
                          "visible in Prometheus, whatever a rollout's analysis interval)")
     op.add_argument("--allow-query-overrides", action="store_true",
                     help="let rollouts run their own PromQL (spec.analysis.queries), each within its time budget")
-    sub.add_parser("service", help="run the wall-bounce service (see `wallbounce service --help`)")
-    args = parser.parse_args(argv)
-    if args.command == "operator":
-        return _operator(args)
-    return 1
+    return op
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _operator(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

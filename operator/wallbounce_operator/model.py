@@ -26,102 +26,29 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-GROUP = "wallbounce.dev"
-VERSION = "v1alpha1"
-PLURAL = "wallbouncerollouts"
-KIND = "WallBounceRollout"
-ACTION_ANNOTATION = f"{GROUP}/action"
-ROUTE_OWNER_ANNOTATION = f"{GROUP}/rollout"
-FIELD_MANAGER = "wallbounce-operator"
+# re-exported: the operator's modules import these names from here
+from wallbounce_api import ACTION_ANNOTATION as ACTION_ANNOTATION
+from wallbounce_api import FIELD_MANAGER as FIELD_MANAGER
+from wallbounce_api import GROUP as GROUP
+from wallbounce_api import KIND as KIND
+from wallbounce_api import PLURAL as PLURAL
+from wallbounce_api import ROLLOUT_ANNOTATION as ROLLOUT_ANNOTATION
+from wallbounce_api import VERSION as VERSION
+from wallbounce_api import Action as Action
+from wallbounce_api import ConditionType as ConditionType
+from wallbounce_api import EventReason as EventReason
+from wallbounce_api import PauseReason as PauseReason
+from wallbounce_api import Phase as Phase
+from wallbounce_api import Verdict as Verdict
+
+Reason = EventReason
+ROUTE_OWNER_ANNOTATION = ROLLOUT_ANNOTATION
 HISTORY_LIMIT = 20
-
-
-class Phase(StrEnum):
-    """The rollout's phase (``status.phase``, the PHASE column)."""
-
-    PROGRESSING = "Progressing"  # on the ladder, judged every interval, promotes when the evidence allows
-    HOLDING = "Holding"  # on the ladder, the evidence does not allow promotion (yet)
-    PAUSED = "Paused"  # on the ladder, promotion stopped (spec, a human, analysis errors, the route); guard on
-    ROLLING_BACK = "RollingBack"  # Gradual: stepping down one rung per interval while the breach lasts
-    COMPLETED = "Completed"  # every step passed; the canary keeps the last step's weight
-    PROMOTING = "Promoting"  # stable is taking the canary's pod template; traffic moves to stable when it is ready
-    PROMOTED = "Promoted"  # stable runs the canary's template and carries all traffic
-    ROLLED_BACK = "RolledBack"  # canary weight 0 after a breach or a dead canary
-    ABORTED = "Aborted"  # canary weight 0 by request
-
 
 LADDER = frozenset({Phase.PROGRESSING, Phase.HOLDING, Phase.PAUSED, Phase.ROLLING_BACK})
 FINISHED = frozenset({Phase.PROMOTED, Phase.ROLLED_BACK, Phase.ABORTED})  # weight 0 until a retry/new revision
-
-
-class Verdict(StrEnum):
-    PASS = "Pass"
-    HOLD = "Hold"
-    FAIL = "Fail"
-    NO_DATA = "NoData"
-    ERROR = "Error"
-
-
-class PauseReason(StrEnum):
-    SPEC = "Spec"  # spec.paused: true
-    MANUAL = "Manual"  # a pause action (cleared by resume or promote)
-    ANALYSIS_ERRORS = "AnalysisErrors"  # errorLimit consecutive NoData/Error verdicts (cleared by resume)
-    ROLLED_BACK = "RolledBack"  # a Gradual rollback stopped on the way down (cleared by resume)
-    ROUTE_MISSING = "RouteMissing"  # the route cannot be read (clears itself when it is back)
-    ROUTE_NOT_OWNED = "RouteNotOwned"  # the route does not carry wallbounce.dev/rollout: <this rollout>
-    ROUTE_INVALID = "RouteInvalid"  # the route's rules are not exactly the stable and canary backends
-
-
 STICKY_PAUSES = frozenset({PauseReason.MANUAL, PauseReason.ANALYSIS_ERRORS, PauseReason.ROLLED_BACK})
 ROUTE_PAUSES = frozenset({PauseReason.ROUTE_MISSING, PauseReason.ROUTE_NOT_OWNED, PauseReason.ROUTE_INVALID})
-
-
-class Action(StrEnum):
-    PAUSE = "pause"
-    RESUME = "resume"
-    ABORT = "abort"
-    PROMOTE = "promote"
-    PROMOTE_FULL = "promote-full"
-    RETRY = "retry"
-
-
-class Reason(StrEnum):
-    """Every Event reason and condition reason the operator writes, in one place."""
-
-    STARTED = "Started"
-    WAITING_FOR_CANARY = "WaitingForCanary"
-    STEP_STARTED = "StepStarted"
-    PHASE_PROMOTED = "PhasePromoted"
-    PROGRESSING = "Progressing"
-    HOLDING = "Holding"
-    PAUSED = "Paused"
-    RESUMED = "Resumed"
-    ABORTED = "Aborted"
-    COMPLETED = "Completed"
-    PROMOTING = "Promoting"
-    PROMOTED = "Promoted"
-    ROLLED_BACK = "RolledBack"
-    ROLLING_BACK = "RollingBack"
-    RETRIED = "Retried"
-    REVISION_CHANGED = "RevisionChanged"
-    LADDER_CHANGED = "LadderChanged"
-    WEIGHT_DRIFT = "WeightDrift"
-    ANALYSIS_ERROR = "AnalysisError"
-    ACTION_APPLIED = "ActionApplied"
-    ACTION_IGNORED = "ActionIgnored"
-    ROUTE_WRITE_FAILED = "RouteWriteFailed"
-    ROUTE_RECOVERED = "RouteRecovered"
-    ROUTE_MISSING = "RouteMissing"
-    ROUTE_NOT_OWNED = "RouteNotOwned"
-    ROUTE_INVALID = "RouteInvalid"
-    CANARY_UNAVAILABLE = "CanaryUnavailable"
-    PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
-    STABLE_TEMPLATE_APPLIED = "StableTemplateApplied"
-    ANALYSIS_SOURCE_REFUSED = "AnalysisSourceRefused"
-    SHARED_BREACH = "SharedBreach"
-    # condition-only reasons
-    NOT_PAUSED = "NotPaused"
-    NOT_STALLED = "NotStalled"
 
 
 # ----- durations and times ------------------------------------------------------------------------

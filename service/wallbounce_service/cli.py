@@ -1,5 +1,5 @@
-"""``wallbounce service``: start the service from environment configuration (``--host``, ``--port``, default 4000);
-``wallbounce service keygen --tenant T --id I`` prints a new API key and the keys-file entry that holds its hash."""
+"""``wallbounce-service``: start the service from environment configuration (``--host``, ``--port``, default 4000);
+``wallbounce-service keygen --tenant T --id I`` prints a new API key and the keys-file entry that holds its hash."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .logs import configure_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wallbounce service", description="Run the wall-bounce service.")
+    parser = argparse.ArgumentParser(prog="wallbounce-service", description="Run the wall-bounce service.")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")  # noqa: S104
     parser.add_argument("--port", type=int, default=4000, help="port to listen on (default 4000)")
     return parser

@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -37,12 +38,8 @@ async def test_scrapes_an_aiohttp_metrics_endpoint(prometheus_factory: Callable[
             prometheus_factory,
             [static_job("selftest", [f"127.0.0.1:{port}"], {"namespace": "llm", "service": "techsapo-canary"})],
         )
-        result: list[dict[str, object]] = []
-        for _ in range(100):
-            result = await asyncio.to_thread(prom.query, 'wallbounce_selftest_value{variant="canary"}')
-            if result:
-                break
-            await asyncio.sleep(0.2)
+        result: list[dict[str, Any]] = await asyncio.to_thread(
+            procs.wait_for, "the first scrape", lambda: prom.query('wallbounce_selftest_value{variant="canary"}'), 20)
         assert len(result) == 1
         labels = result[0]["metric"]
         assert isinstance(labels, dict)
@@ -54,12 +51,13 @@ async def test_scrapes_an_aiohttp_metrics_endpoint(prometheus_factory: Callable[
 
         # a new value reaches Prometheus on the next scrape
         gauge.labels("canary").set(7)
-        for _ in range(100):
-            result = await asyncio.to_thread(prom.query, "wallbounce_selftest_value")
-            if result and float(result[0]["value"][1]) == 7:  # type: ignore[index]
-                break
-            await asyncio.sleep(0.2)
-        assert float(result[0]["value"][1]) == 7  # type: ignore[index]
+
+        def seven() -> list[dict[str, Any]]:
+            found = prom.query("wallbounce_selftest_value")
+            return found if found and float(found[0]["value"][1]) == 7 else []
+
+        result = await asyncio.to_thread(procs.wait_for, "the new value", seven, 20)
+        assert float(result[0]["value"][1]) == 7
     finally:
         await runner.cleanup()
 

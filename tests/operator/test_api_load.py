@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from wallbounce_local.prometheus import Prometheus
+from wallbounce_api import PLURAL
+from wallbounce_local.components import Operator
 
-from .kit import Cluster, Exporter, OperatorProcess, wait_for
-from .test_rollout import healthy
+from .conftest import Driver
 
 pytestmark = pytest.mark.integration
 
@@ -31,27 +31,26 @@ def requests_served(kube: Any, verb: str, resource: str) -> float:
     return total
 
 
-def test_steady_ticks_read_the_canary_and_route_from_watches(
-        kube: Any, cluster: Cluster, exporter: Exporter, prometheus: Prometheus, operator: OperatorProcess) -> None:
-    healthy(exporter, cluster)
+def test_steady_ticks_read_the_canary_and_route_from_watches(kube: Any, driver: Driver, operator: Operator) -> None:
+    driver.healthy()
     phases = [{"weight": w, "duration": "1h", "minRequests": 20} for w in (1, 2)]
-    cluster.rollout("steady", prometheus.url, phases=phases)
-    first = wait_for("a passing verdict", lambda: (s := cluster.status("steady")).get("phase") == "Progressing"
-                     and (s.get("analysis") or {}).get("verdict") == "Pass" and s, timeout=60)
-    wait_for("route at 1%", lambda: cluster.route_weights() == (99, 1), timeout=30)
+    driver.apply("steady", phases=phases)
+    first = driver.wait_status("steady", "a passing verdict", lambda s: s.get("phase") == "Progressing"
+                               and (s.get("analysis") or {}).get("verdict") == "Pass")
+    driver.wait_weight(1)
     gets = {r: requests_served(kube, "GET", r) for r in ("deployments", "httproutes")}
-    patches = requests_served(kube, "PATCH", "wallbouncerollouts")
+    patches = requests_served(kube, "PATCH", PLURAL)
     time.sleep(6)  # six 1 s analysis intervals
-    later = cluster.status("steady")
+    later = driver.status("steady")
     assert later["analysis"]["time"] != first["analysis"]["time"], "no analysis ran: nothing was measured"
     assert later["phase"] == "Progressing" and later["weight"] == 1
     for resource, before in gets.items():
         assert requests_served(kube, "GET", resource) - before == 0, f"{resource} were read by GET every tick"
-    status_patches = requests_served(kube, "PATCH", "wallbouncerollouts") - patches
+    status_patches = requests_served(kube, "PATCH", PLURAL) - patches
     assert status_patches == 0  # the status subresource is counted apart; the rollout itself is never patched
     # the watch, not a GET, tells the operator what changes: a new canary revision restarts the ladder
-    cluster.set_image("techsapo-canary", "wallbounce:2")
-    wait_for("the new revision seen", lambda: cluster.status("steady").get("canaryRevision") != first["canaryRevision"],
-             timeout=20)
-    assert "RevisionChanged" in cluster.wait_reason("steady", "RevisionChanged")
+    driver.set_revision("techsapo-canary", "wallbounce:2")
+    driver.wait_status("steady", "the new revision seen",
+                       lambda s: s.get("canaryRevision") != first["canaryRevision"], timeout=20)
+    assert "RevisionChanged" in driver.wait_reason("steady", "RevisionChanged")
     assert requests_served(kube, "GET", "deployments") - gets["deployments"] == 0

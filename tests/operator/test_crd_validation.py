@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
+from wallbounce_api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 from wallbounce_local import controlplane
 
 pytestmark = pytest.mark.integration
 
 GOOD: dict[str, Any] = {
-    "apiVersion": "wallbounce.dev/v1alpha1",
-    "kind": "WallBounceRollout",
+    "apiVersion": API_VERSION,
+    "kind": KIND,
     "metadata": {"name": "techsapo"},
     "spec": {
         "stable": {"deployment": "techsapo-stable", "service": "techsapo-stable"},
@@ -105,7 +106,7 @@ def test_good_specs_are_accepted_with_defaults(control_plane: controlplane.Contr
 
     assert apply(kubectl, control_plane.kubeconfig, namespace, GOOD, tmp_path).returncode == 0
     obj: Any = client.CustomObjectsApi(kube).get_namespaced_custom_object(
-        "wallbounce.dev", "v1alpha1", namespace, "wallbouncerollouts", "techsapo")
+        GROUP, VERSION, namespace, PLURAL, "techsapo")
     spec = obj["spec"]
     assert [p["weight"] for p in spec["phases"]] == [1, 2, 10, 20, 35, 50]
     assert spec["phases"][0] == {"weight": 1, "duration": "10m", "minRequests": 100}

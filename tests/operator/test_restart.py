@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from wallbounce_local.prometheus import Prometheus
-from wallbounce_operator.model import GROUP, PLURAL, VERSION
+from wallbounce_api import GROUP, PLURAL, VERSION
+from wallbounce_local.components import Operator
+from wallbounce_local.procs import WaitTimeout, wait_for
 
-from .kit import Cluster, Exporter, OperatorProcess, wait_for
-from .test_rollout import healthy
+from .conftest import Driver
 
 pytestmark = pytest.mark.integration
 
@@ -28,62 +28,68 @@ def ts(text: str) -> dt.datetime:
 
 
 @pytest.mark.timeout(max(300, KILLS * 40))
-def test_sigkill_mid_ladder(cluster: Cluster, exporter: Exporter, prometheus: Prometheus,
-                            operator: OperatorProcess) -> None:
-    healthy(exporter, cluster)
+def test_sigkill_mid_ladder(driver: Driver, operator: Operator) -> None:
+    driver.healthy()
     dwell = max(3, KILLS * 3 // 6 + 1)  # long enough that every kill lands inside the ladder
     ladder = [{"weight": w, "duration": f"{dwell}s", "minRequests": 20} for w in (1, 2, 10, 20, 35, 50)]
-    cluster.rollout("phoenix", prometheus.url, phases=ladder)
+    driver.apply("phoenix", phases=ladder)
     rng = random.Random(KILLS)
     kills = 0
-    deadline = time.monotonic() + dwell * 6 * 4 + 60
-    while kills < KILLS and time.monotonic() < deadline:
+
+    def kill_at_random() -> bool:
+        nonlocal kills
         time.sleep(rng.uniform(0.3, 2.5))
-        if cluster.status("phoenix").get("phase") == "Completed":
-            break
+        if driver.status("phoenix").get("phase") == "Completed":
+            return True
         operator.kill()
         kills += 1
         time.sleep(rng.uniform(0, 1))
         operator.start()
-    status = cluster.wait_phase("phoenix", "Completed", timeout=dwell * 6 * 3 + 60)
+        return kills >= KILLS
+
+    try:
+        wait_for(f"{KILLS} kills of the operator", kill_at_random, timeout=dwell * 6 * 4 + 60, every=0)
+    except WaitTimeout:
+        pass  # the asserts below say how many landed
+    status = driver.wait_phase("phoenix", "Completed", timeout=dwell * 6 * 3 + 60)
     assert kills >= min(KILLS, 3)
     promotions = [h for h in status["history"] if h["reason"] in ("Started", "PhasePromoted", "Completed")]
     assert [h["weight"] for h in promotions] == [1, 2, 10, 20, 35, 50, 50]  # none skipped, none repeated
     for before, after in itertools.pairwise(promotions):
         assert (ts(after["time"]) - ts(before["time"])).total_seconds() >= dwell  # dwell never shortened
-    reasons = cluster.wait_reason("phoenix", "Completed")
+    reasons = driver.wait_reason("phoenix", "Completed")
     assert reasons.count("PhasePromoted") == 5
     assert reasons.count("Completed") == 1
-    wait_for("route at 50%", lambda: cluster.route_weights() == (50, 50), timeout=30)
+    driver.wait_weight(50)
 
 
-def test_events_decided_before_a_crash_are_posted_after_the_restart_once(
-        cluster: Cluster, exporter: Exporter, prometheus: Prometheus, operator: OperatorProcess) -> None:
+def test_events_decided_before_a_crash_are_posted_after_the_restart_once(driver: Driver, operator: Operator) -> None:
     """The state a SIGKILL leaves between the status write and the Event posts (too narrow a window to hit
     on demand with a real kill, so the test writes that state itself): status.pendingEvents holds two events,
     the first already posted (its status clear was lost), the second not. The restarted operator posts the
     second, leaves the first alone (no twin), and empties the outbox."""
-    healthy(exporter, cluster)
-    cluster.rollout("outbox", prometheus.url, paused=True)
-    rollout = cluster.get("outbox")
-    cluster.wait_phase("outbox", "Paused")
+    driver.healthy()
+    driver.apply("outbox", paused=True)
+    rollout = driver.get("outbox")
+    driver.wait_phase("outbox", "Paused")
     operator.kill()
     stamp = time.time_ns()
     entries = [{"name": f"outbox.{stamp:x}", "time": "2026-01-01T00:00:00.000Z", "reason": "PhasePromoted",
                 "message": "step 1 passed: step 2 (2%)", "type": "Normal"},
                {"name": f"outbox.{stamp + 1:x}", "time": "2026-01-01T00:00:00.000Z", "reason": "Completed",
                 "message": "every phase passed", "type": "Normal"}]
-    cluster.core.create_namespaced_event(cluster.ns, {
+    ns = driver.namespace
+    driver.core.create_namespaced_event(ns, {
         "metadata": {"name": entries[0]["name"]}, "reason": entries[0]["reason"], "message": entries[0]["message"],
         "type": "Normal", "involvedObject": {"apiVersion": rollout["apiVersion"], "kind": rollout["kind"],
-                                             "name": "outbox", "namespace": cluster.ns,
+                                             "name": "outbox", "namespace": ns,
                                              "uid": rollout["metadata"]["uid"]}})
-    cluster.objects.patch_namespaced_custom_object_status(GROUP, VERSION, cluster.ns, PLURAL, "outbox",
-                                                          {"status": {"pendingEvents": entries}})
-    assert cluster.status("outbox")["pendingEvents"] == entries  # the CRD schema keeps the outbox
+    driver.objects.patch_namespaced_custom_object_status(GROUP, VERSION, ns, PLURAL, "outbox",
+                                                         {"status": {"pendingEvents": entries}})
+    assert driver.status("outbox")["pendingEvents"] == entries  # the CRD schema keeps the outbox
     operator.start()
-    wait_for("outbox emptied", lambda: "pendingEvents" not in cluster.status("outbox"), timeout=30)
-    listed = cluster.core.list_namespaced_event(cluster.ns, field_selector="involvedObject.name=outbox").items
+    driver.wait_status("outbox", "outbox emptied", lambda s: "pendingEvents" not in s, timeout=30)
+    listed = driver.core.list_namespaced_event(ns, field_selector="involvedObject.name=outbox").items
     by_name = {e.metadata.name: e for e in listed}
     assert {e["name"] for e in entries} <= set(by_name)
     posted = by_name[entries[1]["name"]]

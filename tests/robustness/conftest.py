@@ -1,7 +1,7 @@
 """The robustness campaigns reuse the operator tests' fixtures (CRDs, exporter, Prometheus, operator)."""
 
 from tests.operator.conftest import (  # noqa: F401
-    cluster,
+    driver,
     exporter,
     operator,
     prometheus,

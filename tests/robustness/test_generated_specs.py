@@ -13,11 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kubernetes import client
 
+from wallbounce_api import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
 pytestmark = pytest.mark.integration
 
 EXAMPLES = int(os.environ.get("CHAOS_EXAMPLES", "100"))
 BASE: dict[str, Any] = {
-    "apiVersion": "wallbounce.dev/v1alpha1", "kind": "WallBounceRollout", "metadata": {"generateName": "gen-"},
+    "apiVersion": API_VERSION, "kind": KIND, "metadata": {"generateName": "gen-"},
     "spec": {"stable": {"deployment": "s", "service": "s"}, "canary": {"deployment": "c", "service": "c"},
              "trafficRouting": {"gatewayAPI": {"httpRoute": "r"}},
              "analysis": {"prometheus": {"address": "http://prometheus:9090"}}},
@@ -104,7 +106,7 @@ MUTATIONS: list[tuple[str, Any, str]] = [
 
 def create(kube: Any, namespace: str, body: dict[str, Any]) -> None:
     client.CustomObjectsApi(kube).create_namespaced_custom_object(
-        "wallbounce.dev", "v1alpha1", namespace, "wallbouncerollouts", body, dry_run="All")
+        GROUP, VERSION, namespace, PLURAL, body, dry_run="All")
 
 
 def test_generated_valid_specs_are_accepted(kube: Any, wbr_crd: str, namespace: str) -> None:

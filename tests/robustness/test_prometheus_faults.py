@@ -15,10 +15,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.operator.kit import Cluster, Exporter, OperatorProcess, wait_for
-from tests.operator.test_rollout import HEALTHY
+from tests.operator.conftest import Driver
 from wallbounce_local import procs
+from wallbounce_local.components import Operator
 from wallbounce_local.prometheus import Prometheus
+from wallbounce_local.traffic import HEALTHY
 
 pytestmark = pytest.mark.integration
 
@@ -83,8 +84,7 @@ OVERRIDES: dict[str, tuple[dict[str, str], str]] = {
 }
 
 
-def test_faults_never_promote(cluster: Cluster, exporter: Exporter, prometheus: Prometheus,
-                              proxies: dict[str, FaultProxy], operator: OperatorProcess) -> None:
+def test_faults_never_promote(driver: Driver, proxies: dict[str, FaultProxy], operator: Operator) -> None:
     ladder = [{"weight": 1, "duration": "1s", "minRequests": 20}, {"weight": 2, "duration": "1s", "minRequests": 20}]
     names: dict[str, str] = {}
     cases: list[tuple[str, dict[str, Any], str]] = [
@@ -92,27 +92,27 @@ def test_faults_never_promote(cluster: Cluster, exporter: Exporter, prometheus: 
     cases += [("slow", {"prometheus": {"address": proxies["slow"].url}}, "Error"),
               ("flap", {"prometheus": {"address": proxies["flap"].url}}, "")]
     for name, analysis, _ in cases:
-        cluster.pair(name)
-        cluster.httproute(name, prefix=name)
-        exporter.set(cluster.ns, f"{name}-canary", variant="canary", **HEALTHY)
+        driver.create_pair(name)
+        driver.create_route(name, prefix=name)
+        driver.traffic.set(f"{name}-canary", variant="canary", **HEALTHY)
         names[name] = name
-        cluster.rollout(name, prometheus.url, phases=ladder, route=name, prefix=name,
-                        analysis={"errorLimit": 3, **analysis})
+        driver.apply(name, phases=ladder, route=name, prefix=name, analysis={"errorLimit": 3, **analysis})
     for name, _, verdict in cases:
         if name == "flap":
             continue
-        status = cluster.wait_phase(name, "Paused", timeout=90)
+        status = driver.wait_phase(name, "Paused", timeout=90)
         assert status["pauseReason"] == "AnalysisErrors", name
         assert status["analysis"]["verdict"] == verdict, (name, status["analysis"])
         assert (status["step"], status["weight"]) == (1, 1), name  # never promoted
-        assert "PhasePromoted" not in cluster.reasons(name)
-    assert "did not answer in time" in cluster.status("slow")["analysis"]["reason"]
+        assert "PhasePromoted" not in driver.reasons(name)
+    assert "did not answer in time" in driver.status("slow")["analysis"]["reason"]
     # flapping: it may pass on good ticks, but every promotion follows a Pass and Errors never promote
-    wait_for("the flapping rollout to finish or pause",
-             lambda: cluster.status("flap").get("phase") in ("Completed", "Paused"), timeout=90)
-    history = cluster.status("flap")["history"]
+    driver.wait_status("flap", "the flapping rollout to finish or pause",
+                       lambda s: s.get("phase") in ("Completed", "Paused"), timeout=90)
+    history = driver.history("flap")
     for entry in history:
         if entry["reason"] == "PhasePromoted":
             assert "passed" in entry["message"]
     verdicts = operator.metrics()
-    assert f'wallbounce_operator_verdicts_total{{namespace="{cluster.ns}",rollout="flap",verdict="Error"}}' in verdicts
+    labels = f'namespace="{driver.namespace}",rollout="flap",verdict="Error"'
+    assert f"wallbounce_operator_verdicts_total{{{labels}}}" in verdicts

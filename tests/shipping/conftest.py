@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.shipping.support import ARGOCD_MODULE, CRD, run
+from wallbounce_api import CRD_NAME
 from wallbounce_local import testbin, thirdparty
 
 
@@ -41,7 +42,7 @@ def _apply_crd(kubectl: Path, kubeconfig: Path, path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster(control_plane: Any, kubectl: Path, third_party_crds: list[str]) -> Cluster:
+def cluster(control_plane: Any, kube: Any, kubectl: Path, third_party_crds: list[str]) -> Cluster:
     """The local API server with every CRD the artifacts use, and the namespaces the kustomize base and
     the Argo CD examples name (they must exist for a server-side dry-run of namespaced objects)."""
     kubeconfig = Path(control_plane.kubeconfig)
@@ -54,8 +55,8 @@ def cluster(control_plane: Any, kubectl: Path, third_party_crds: list[str]) -> C
     except thirdparty.ThirdPartyError as exc:
         pytest.fail(f"Argo CD's Go module (for its Application CRD) is not available: {exc}", pytrace=False)
     _apply_crd(kubectl, kubeconfig, argocd / "manifests" / "crds" / "application-crd.yaml")
-    run([kubectl, "--kubeconfig", kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-         "crd/wallbouncerollouts.wallbounce.dev", "crd/applications.argoproj.io"])
+    # not `kubectl wait`: it fails at once on a CRD whose status the API server has not written yet
+    thirdparty.wait_established(kube, [CRD_NAME, "applications.argoproj.io"])
     for ns in ("wallbounce", "argocd"):
         proc = run([kubectl, "--kubeconfig", kubeconfig, "create", "namespace", ns], check=False)
         assert proc.returncode == 0 or "AlreadyExists" in proc.stderr, proc.stderr

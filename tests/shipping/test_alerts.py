@@ -13,16 +13,16 @@ import pytest
 import yaml
 
 from tests.shipping.support import CHART_RULES, PROMETHEUS_RULE, run
+from wallbounce_api import metrics as m
 
 PROMTOOL_TESTS = Path(__file__).parent / "promtool"
 
 # The metrics contract (design.md) and the operator's metrics (docs/operator-contract.md), plus the
 # process and scrape metrics every target has.
 SERVICE_METRICS = {
-    "wallbounce_requests_total", "wallbounce_request_duration_seconds", "wallbounce_consensus_confidence",
-    "wallbounce_provider_requests_total", "wallbounce_provider_duration_seconds", "wallbounce_tokens_total",
-    "wallbounce_cost_usd_total", "wallbounce_cache_requests_total", "wallbounce_inflight_requests",
-    "wallbounce_provider_available",
+    m.REQUESTS_TOTAL, m.REQUEST_DURATION_SECONDS, m.CONSENSUS_CONFIDENCE, m.PROVIDER_REQUESTS_TOTAL,
+    m.PROVIDER_DURATION_SECONDS, m.TOKENS_TOTAL, m.COST_USD_TOTAL, m.CACHE_REQUESTS_TOTAL, m.INFLIGHT_REQUESTS,
+    "wallbounce_provider_available",  # the service's one addition to the contract
 }
 OPERATOR_METRICS = {
     "wallbounce_operator_rollouts", "wallbounce_operator_rollout_weight", "wallbounce_operator_rollout_step",
@@ -30,8 +30,8 @@ OPERATOR_METRICS = {
     "wallbounce_operator_transitions_total", "wallbounce_operator_reconcile_duration_seconds",
     "wallbounce_operator_prometheus_queries_total", "wallbounce_operator_prometheus_query_errors_total",
 }
-HISTOGRAMS = {"wallbounce_request_duration_seconds", "wallbounce_consensus_confidence",
-              "wallbounce_provider_duration_seconds", "wallbounce_operator_reconcile_duration_seconds"}
+HISTOGRAMS = {m.REQUEST_DURATION_SECONDS, m.CONSENSUS_CONFIDENCE, m.PROVIDER_DURATION_SECONDS,
+              "wallbounce_operator_reconcile_duration_seconds"}
 KNOWN = SERVICE_METRICS | OPERATOR_METRICS | {f"{h}_{s}" for h in HISTOGRAMS for s in ("bucket", "sum", "count")}
 
 

@@ -16,11 +16,12 @@ import yaml
 
 from tests.shipping.conftest import Cluster
 from tests.shipping.support import ACTIONS, MANIFESTS, documents, dry_run, load_yaml_file, run
+from wallbounce_api import ACTION_ANNOTATION, GROUP, KIND
 
 ARGOCD = MANIFESTS / "argocd"
 HEALTH = ARGOCD / "health.lua"
 DISCOVERY = ARGOCD / "actions" / "discovery.lua"
-GROUP_KIND = "wallbounce.dev_WallBounceRollout"
+GROUP_KIND = f"{GROUP}_{KIND}"
 
 
 def jsonish(value: Any) -> Any:
@@ -112,13 +113,13 @@ def test_health_of_an_unknown_phase_is_unknown() -> None:
 def test_each_action_sets_the_annotation_and_nothing_else(action: str) -> None:
     before = rollout("Progressing")
     after = run_lua(ARGOCD / "actions" / action / "action.lua", before)
-    assert after["metadata"]["annotations"] == {"team": "llm", "wallbounce.dev/action": action}
-    after["metadata"]["annotations"].pop("wallbounce.dev/action")
+    assert after["metadata"]["annotations"] == {"team": "llm", ACTION_ANNOTATION: action}
+    after["metadata"]["annotations"].pop(ACTION_ANNOTATION)
     assert after == jsonish(before), "an action must not change the spec (Argo CD would see drift)"
     bare = rollout("Progressing")
     del bare["metadata"]["annotations"]
     assert run_lua(ARGOCD / "actions" / action / "action.lua", bare)["metadata"]["annotations"] == {
-        "wallbounce.dev/action": action}
+        ACTION_ANNOTATION: action}
 
 
 def enabled(obj: dict[str, Any]) -> set[str]:

@@ -1,7 +1,9 @@
-"""The Dockerfiles (no Docker engine here, so nothing is built): multi-stage, a slim Python 3.11 base,
-no build tools in the final stage, a numeric non-root user, the console-script entrypoints of the
-operator contract, and COPY sources that exist and are not excluded by .dockerignore; and the service's
-entrypoint run for real with the manifests' arguments, environment and configuration file."""
+"""The Dockerfile (no Docker engine here, so nothing is built): one target per product on a shared runtime base,
+a slim Python 3.11 base, each product built in its own stage from its own distribution (the operator's from
+api/ and operator/ only: no LLM client, nothing of e2e/), no build tools in the final stages, a numeric non-root
+user, the console-script entrypoints of the operator contract, and COPY sources that exist and are not excluded
+by .dockerignore; and the service's entrypoint run for real with the manifests' arguments, environment and
+configuration file."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -21,10 +22,13 @@ import pytest
 import yaml
 
 from tests.shipping.support import ROOT
+from wallbounce_local.procs import wait_for
 
+DOCKERFILE = ROOT / "Dockerfile"
+#: target → (entrypoint, port, the distribution folder it is built from)
 IMAGES = {
-    "operator": (["wallbounce", "operator"], 8080),
-    "service": (["wallbounce", "service"], 4000),
+    "operator": (["wallbounce-operator"], 8080, "operator"),
+    "service": (["wallbounce-service"], 4000, "service"),
 }
 
 
@@ -40,62 +44,79 @@ def instructions(path: Path) -> list[tuple[str, str]]:
     return out
 
 
-def stages(path: Path) -> list[list[tuple[str, str]]]:
-    result: list[list[tuple[str, str]]] = []
+def stages(path: Path) -> dict[str, list[tuple[str, str]]]:
+    """Stages by name (``FROM base AS name``), each starting with its FROM."""
+    result: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
     for ins in instructions(path):
         if ins[0] == "FROM":
-            result.append([])
-        if result:
-            result[-1].append(ins)
+            current = result.setdefault(ins[1].split(" AS ")[-1].strip(), [])
+        if current is not None:
+            current.append(ins)
     return result
 
 
-@pytest.mark.parametrize("image", sorted(IMAGES))
-def test_dockerfile_is_small_and_conventional(image: str) -> None:
-    path = ROOT / image / "Dockerfile"
-    entrypoint, port = IMAGES[image]
-    all_ins = instructions(path)
-    args = dict(a.split("=", 1) for k, a in all_ins if k == "ARG" and "=" in a)
+def lineage(all_stages: dict[str, list[tuple[str, str]]], name: str) -> list[str]:
+    """The stage and the stages it is built FROM, up to the base image."""
+    chain = [name]
+    while (parent := all_stages[chain[-1]][0][1].split(" AS ")[0].strip()) in all_stages:
+        chain.append(parent)
+    return chain
+
+
+def test_the_base_image_is_a_slim_python_3_11() -> None:
+    args = dict(a.split("=", 1) for k, a in instructions(DOCKERFILE) if k == "ARG" and "=" in a)
     assert re.fullmatch(r"python:3\.11-slim(-\w+)?", args["PYTHON_IMAGE"])
-    built = stages(path)
-    assert len(built) >= 2, "multi-stage: build in one stage, run in another"
-    assert built[0][0][1].endswith("AS builder")
-    final = built[-1]
-    assert final[0][1] == "${PYTHON_IMAGE}"
+    assert not any(k == "HEALTHCHECK" for k, _ in instructions(DOCKERFILE)), "probes live in the manifests"
+
+
+@pytest.mark.parametrize("image", sorted(IMAGES))
+def test_each_target_is_small_and_conventional(image: str) -> None:
+    entrypoint, port, folder = IMAGES[image]
+    built = stages(DOCKERFILE)
+    chain = lineage(built, image)
+    assert built[chain[-1]][0][1].split(" AS ")[0] == "${PYTHON_IMAGE}", chain
+    final = [ins for name in reversed(chain) for ins in built[name]]
     final_text = " ".join(a for _, a in final)
     for tool in ("gcc", "build-essential", "apt-get install", "pip install", "pip wheel", "git"):
-        assert tool not in final_text, f"the final stage must not install or build ({tool})"
-    assert ("COPY", "--from=builder /opt/venv /opt/venv") in final
-    user = [a for k, a in final if k == "USER"]
+        assert tool not in final_text, f"the {image} image must not install or build ({tool})"
+    build_stage = f"{image}-build"
+    assert ("COPY", f"--from={build_stage} /opt/venv /opt/venv") in built[image]
+    copied = [a.split()[0].rstrip("/") for name in lineage(built, build_stage) for k, a in built[name] if k == "COPY"]
+    assert sorted(copied) == sorted(["api", folder]), f"{image} is built from api/ and {folder}/ only: {copied}"
+    install = next(a for k, a in built[build_stage] if k == "RUN" and "pip install" in a)
+    assert f"./api ./{folder}" in install, install
+    user = [a for k, a in built[image] if k == "USER"]
     assert user, "the final stage sets USER"
     uid = user[-1].split(":")[0]
     assert uid.isdigit() and int(uid) != 0, "a numeric non-root USER, so runAsNonRoot can verify it"
-    assert json.loads(next(a for k, a in final if k == "ENTRYPOINT")) == entrypoint
-    assert ("EXPOSE", str(port)) in final
+    assert json.loads(next(a for k, a in built[image] if k == "ENTRYPOINT")) == entrypoint
+    assert ("EXPOSE", str(port)) in built[image]
     assert "PYTHONDONTWRITEBYTECODE=1" in final_text, "read-only root filesystem: no .pyc written at run time"
-    assert not any(k == "HEALTHCHECK" for k, _ in all_ins), "probes live in the manifests"
 
 
-@pytest.mark.parametrize("image", sorted(IMAGES))
-def test_copy_sources_exist_and_are_in_the_build_context(image: str) -> None:
+def test_copy_sources_exist_and_are_in_the_build_context() -> None:
     ignore = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
               if line.strip() and not line.startswith("#")]
     assert ignore[0] == "**", ".dockerignore starts by excluding everything"
     allowed = [line[1:].rstrip("*").rstrip("/") for line in ignore if line.startswith("!")]
-    for k, a in instructions(ROOT / image / "Dockerfile"):
+    for k, a in instructions(DOCKERFILE):
         if k != "COPY" or a.startswith("--from"):
             continue
         *sources, _dest = a.split()
         for src in sources:
             src = src.rstrip("/")
-            assert (ROOT / src).exists(), f"{image}/Dockerfile copies {src}, which does not exist"
+            assert (ROOT / src).exists(), f"the Dockerfile copies {src}, which does not exist"
             assert any(src == p or p.startswith(src + "/") or src.startswith(p + "/") for p in allowed), (
                 f"{src} is excluded from the build context by .dockerignore")
+    assert not any(p.startswith("e2e/wallbounce_local") for p in allowed), "the development stack is never shipped"
 
 
-def test_the_entrypoint_is_a_declared_console_script() -> None:
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("scripts", {})
-    assert "wallbounce" in scripts, "pyproject.toml must declare the `wallbounce` console script the images run"
+@pytest.mark.parametrize("image", sorted(IMAGES))
+def test_the_entrypoint_is_a_console_script_of_the_products_distribution(image: str) -> None:
+    entrypoint, _, folder = IMAGES[image]
+    scripts = tomllib.loads((ROOT / folder / "pyproject.toml").read_text())["project"].get("scripts", {})
+    assert entrypoint[0] in scripts, f"{folder}/pyproject.toml must declare the `{entrypoint[0]}` the image runs"
 
 
 def test_the_service_runs_as_the_manifests_start_it(tmp_path: Path) -> None:
@@ -111,22 +132,17 @@ def test_the_service_runs_as_the_manifests_start_it(tmp_path: Path) -> None:
     env["WALLBOUNCE_AUTH__KEYS_FILE"] = str(ROOT / "manifests" / "base" / "api-keys.yaml")  # the shipped file
     port = free_port()
     args = [a.replace("0.0.0.0", "127.0.0.1").replace("4000", str(port)) for a in container["args"]]
-    script = Path(sys.executable).with_name("wallbounce")
-    assert script.exists(), f"{script} missing: install the project (pip install -e .)"
+    script = Path(sys.executable).with_name("wallbounce-service")
+    assert script.exists(), f"{script} missing: install the workspace (make venv)"
     clean = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     log = (tmp_path / "service.log").open("w")
-    proc = subprocess.Popen([str(script), "service", *args], env={**clean, **env}, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([str(script), *args], env={**clean, **env}, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def alive_and_live() -> int | None:
             assert proc.poll() is None, f"the service exited: {(tmp_path / 'service.log').read_text()[-2000:]}"
-            try:
-                status, _ = get(port, container["livenessProbe"]["httpGet"]["path"])
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the service did not answer /healthz within 30 s"
-                time.sleep(0.2)
+            return get(port, container["livenessProbe"]["httpGet"]["path"])[0]
+
+        status = wait_for("the service to answer /healthz", alive_and_live, 30, tolerate=(OSError,))
         assert status == 200
         status, body = get(port, container["readinessProbe"]["httpGet"]["path"])
         ready = json.loads(body)

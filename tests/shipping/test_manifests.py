@@ -4,7 +4,6 @@ and the objects have the shape the operator and the alerts rely on (RBAC checked
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,8 @@ import yaml
 
 from tests.shipping.conftest import Cluster
 from tests.shipping.support import MANIFESTS, ROOT, documents, dry_run, kinds, load_yaml_file, run
+from wallbounce_api import CRD_NAME, GROUP, KIND, PLURAL
+from wallbounce_local.procs import wait_for
 
 KUSTOMIZATIONS = ("base", "overlays/istio", "overlays/smi")
 STABLE_ONLY = [("techsapo-stable", 100), ("techsapo-canary", 0)]
@@ -31,7 +32,7 @@ def test_kustomization_is_accepted_by_the_api_server(cluster: Cluster, path: str
     objects = build(cluster, path)
     dry_run(cluster.kubectl, cluster.kubeconfig, objects)
     names = kinds(objects)
-    assert ("CustomResourceDefinition", "wallbouncerollouts.wallbounce.dev") in names
+    assert ("CustomResourceDefinition", CRD_NAME) in names
     assert ("Deployment", "techsapo-stable") in names and ("Deployment", "techsapo-canary") in names
     routes = {"base": "HTTPRoute", "overlays/istio": "VirtualService", "overlays/smi": "TrafficSplit"}
     route_kinds = {k for k, _ in names} & {"HTTPRoute", "VirtualService", "TrafficSplit"}
@@ -41,7 +42,7 @@ def test_kustomization_is_accepted_by_the_api_server(cluster: Cluster, path: str
 @pytest.mark.parametrize("sample", sorted(p.name for p in (MANIFESTS / "samples").glob("*.yaml")))
 def test_sample_rollouts_are_accepted(cluster: Cluster, sample: str) -> None:
     objects = load_yaml_file(MANIFESTS / "samples" / sample)
-    assert [o["kind"] for o in objects] == ["WallBounceRollout"]
+    assert [o["kind"] for o in objects] == [KIND]
     dry_run(cluster.kubectl, cluster.kubeconfig, objects)
 
 
@@ -93,8 +94,8 @@ def test_operator_rbac_is_exactly_the_contract() -> None:
     def allow(group: str, resources: str, verbs: str) -> None:
         contract.update((group, r, v) for r in resources.split() for v in verbs.split())
 
-    allow("wallbounce.dev", "wallbouncerollouts", "get list watch patch update")
-    allow("wallbounce.dev", "wallbouncerollouts/status", "get patch update")
+    allow(GROUP, PLURAL, "get list watch patch update")
+    allow(GROUP, f"{PLURAL}/status", "get patch update")
     allow("apps", "deployments", "get list watch")
     for group, resource in (("gateway.networking.k8s.io", "httproutes"), ("networking.istio.io", "virtualservices"),
                             ("split.smi-spec.io", "trafficsplits")):
@@ -129,13 +130,10 @@ def test_operator_rbac_grants_what_it_needs_and_nothing_more(cluster: Cluster, n
             return run(cmd, check=False).stdout.strip() == "yes"
 
         # the authorizer learns of new bindings through an informer: wait until the first grant shows
-        deadline = time.monotonic() + 20
-        while not can("get", "wallbouncerollouts.wallbounce.dev"):
-            assert time.monotonic() < deadline, "the binding never took effect"
-            time.sleep(0.2)
+        wait_for("the binding to take effect", lambda: can("get", CRD_NAME), 20)
         for verb in ("get", "list", "watch", "patch", "update"):
-            assert can(verb, "wallbouncerollouts.wallbounce.dev")
-        assert can("patch", "wallbouncerollouts.wallbounce.dev/status")
+            assert can(verb, CRD_NAME)
+        assert can("patch", f"{CRD_NAME}/status")
         assert can("watch", "deployments.apps") and not can("patch", "deployments.apps")
         for route in ("httproutes.gateway.networking.k8s.io", "virtualservices.networking.istio.io",
                       "trafficsplits.split.smi-spec.io"):
@@ -143,8 +141,7 @@ def test_operator_rbac_grants_what_it_needs_and_nothing_more(cluster: Cluster, n
         assert can("create", "events") and can("create", "events.events.k8s.io")
         assert can("list", "namespaces", None)
         forbidden = [("get", "secrets"), ("list", "configmaps"), ("create", "pods"),
-                     ("delete", "wallbouncerollouts.wallbounce.dev"), ("create", "leases.coordination.k8s.io"),
-                     ("create", "wallbouncerollouts.wallbounce.dev")]
+                     ("delete", CRD_NAME), ("create", "leases.coordination.k8s.io"), ("create", CRD_NAME)]
         for verb, resource in forbidden:
             assert not can(verb, resource), f"the operator must not be able to {verb} {resource}"
     finally:
