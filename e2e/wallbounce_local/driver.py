@@ -28,11 +28,13 @@ the driver's defaults (``prefix``, ``route``) serve the common case of one pair 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from wallbounce_api import ACTION_ANNOTATION, API_VERSION, GROUP, KIND, PLURAL, VERSION
+from wallbounce_api import ACTION_ANNOTATION, API_VERSION, GROUP, KIND, PLURAL, ROLLOUT_ANNOTATION, VERSION
 from wallbounce_api.metrics import Variant
 
 from .gateway import GATEWAY_GROUP, GATEWAY_VERSION
@@ -41,6 +43,8 @@ from .procs import WaitTimeout, wait_for
 from .traffic import TrafficControl
 
 CONTAINER = "wallbounce"  # the stand-in Deployments' one container
+REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+TEMPLATE_HASH_LABEL = "pod-template-hash"
 #: Phases a rollout does not leave on its own: waiting for another one past them is pointless.
 SETTLED = frozenset({"Completed", "RolledBack", "Aborted", "Paused"})
 
@@ -54,6 +58,11 @@ def deployment_body(name: str, image: str) -> dict[str, Any]:
             "spec": {"replicas": 1, "selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": labels},
                                   "spec": {"containers": [{"name": CONTAINER, "image": image}]}}}}
+
+
+def template_hash(template: Mapping[str, Any]) -> str:
+    """A pod-template-hash for a pod template (the Deployment controller's is another hash; any stable one does)."""
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def httproute_body(name: str, stable: str, canary: str, port: int = 80, *, canary_weight: int = 0,
@@ -95,18 +104,25 @@ class RolloutDriver(Generic[T]):
         self.objects: Any = client.CustomObjectsApi(api)
         self.apps: Any = client.AppsV1Api(api)
         self.core: Any = client.CoreV1Api(api)
+        self._revisions: dict[str, int] = {}  # Deployment → its revision annotation (the driver plays the controller)
+        self._replicasets: dict[str, str] = {}  # Deployment → its current ReplicaSet
 
     # ----- given -----------------------------------------------------------------------------------------
 
     def create_deployment(self, name: str, *, image: str = "wallbounce:1", available: int = 1) -> None:
         self.apps.create_namespaced_deployment(self.namespace, deployment_body(name, image))
-        self.set_available(name, available)
+        if not self.controller:
+            self.roll(name, available)
 
-    def create_pair(self, prefix: str | None = None, *, image: str = "wallbounce:1", services: bool = True) -> None:
-        """Deployments ``<prefix>-stable`` and ``<prefix>-canary``, available, and (``services``) their Services."""
+    def create_pair(self, prefix: str | None = None, *, image: str = "wallbounce:1", canary_image: str | None = None,
+                    services: bool = True) -> None:
+        """Deployments ``<prefix>-stable`` (``image``) and ``<prefix>-canary`` (``canary_image``, by default
+        ``image`` with ``-canary`` appended: a canary that runs stable's template is already promoted), available,
+        and (``services``) their Services."""
         for variant in Variant:
             name = f"{prefix or self.prefix}-{variant}"
-            self.create_deployment(name, image=image)
+            own = image if variant == Variant.STABLE else (canary_image or f"{image}-canary")
+            self.create_deployment(name, image=own)
             if services:
                 self.core.create_namespaced_service(self.namespace, {"metadata": {"name": name},
                                                                      "spec": {"ports": [{"port": 80}]}})
@@ -144,9 +160,14 @@ class RolloutDriver(Generic[T]):
         return {"apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": name, "namespace": self.namespace},
                 "spec": {**body_spec, **spec}}
 
-    def apply(self, name: str, **options: Any) -> dict[str, Any]:
-        """Create the rollout ``rollout_body(name, **options)`` describes; returns the object as created."""
-        return self.create(self.rollout_body(name, **options))
+    def apply(self, name: str, *, own_route: bool = True, **options: Any) -> dict[str, Any]:
+        """Create the rollout ``rollout_body(name, **options)`` describes (its HTTPRoute annotated for it first,
+        unless ``own_route`` is false); returns the object as created."""
+        body = self.rollout_body(name, **options)
+        gateway_route = (body["spec"].get("trafficRouting") or {}).get("gatewayAPI")
+        if own_route and gateway_route:
+            self.own_route(gateway_route["httpRoute"], name)
+        return self.create(body)
 
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return dict(self.objects.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, dict(body)))
@@ -174,18 +195,77 @@ class RolloutDriver(Generic[T]):
         """The canary fails requests (``errors``) or its providers disagree (``disagree``)."""
         self.traffic.break_canary(prefix or self.prefix, how)
 
-    def set_available(self, deployment: str, available: int) -> None:
-        """What a Deployment controller would report: ``available`` ready and available replicas of one."""
+    # --- the Deployment controller's part (there is none on the local control plane) ---
+
+    def roll(self, deployment: str, available: int = 1) -> str:
+        """A new revision, as the Deployment controller makes one: the Deployment's revision annotation goes up and
+        a ReplicaSet of its current pod template (named and labelled with its pod-template-hash, owned by it)
+        reports ``available`` replicas. Returns the pod-template-hash. (No GET: the operator's tests count them.)"""
+        revision = str(self._revisions.get(deployment, 0) + 1)
+        self._revisions[deployment] = int(revision)
+        dep = self.apps.patch_namespaced_deployment(deployment, self.namespace, {
+            "metadata": {"annotations": {REVISION_ANNOTATION: revision}}})
+        template = self.api.sanitize_for_serialization(dep.spec.template)
+        digest = template_hash(template)
+        labels = {**(template["metadata"].get("labels") or {}), TEMPLATE_HASH_LABEL: digest}
+        name = f"{deployment}-{digest}"
+        self.apps.create_namespaced_replica_set(self.namespace, {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "labels": labels, "annotations": {REVISION_ANNOTATION: revision},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment,
+                                              "uid": dep.metadata.uid, "controller": True}]},
+            "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                     "template": {**template, "metadata": {**template["metadata"], "labels": labels}}}})
+        self._replicasets[deployment] = name
+        self.set_available(deployment, available, generation=dep.metadata.generation)  # annotations bump it
+        self.traffic.revision(deployment, digest)
+        return digest
+
+    def current_replicaset(self, deployment: str) -> Any:
+        """The ReplicaSet whose revision annotation equals the Deployment's (as ``kubectl rollout status``)."""
+        dep = self.apps.read_namespaced_deployment(deployment, self.namespace)
+        revision = (dep.metadata.annotations or {}).get(REVISION_ANNOTATION)
+        for rs in self.apps.list_namespaced_replica_set(self.namespace).items:
+            owners = [o.name for o in rs.metadata.owner_references or []]
+            if deployment in owners and (rs.metadata.annotations or {}).get(REVISION_ANNOTATION) == revision:
+                return rs
+        raise LookupError(f"no ReplicaSet of the current revision of {deployment}")
+
+    def current_revision(self, deployment: str) -> str:
+        """The pod-template-hash of the Deployment's current ReplicaSet: the ``revision`` its metrics carry."""
+        return str(self.current_replicaset(deployment).metadata.labels[TEMPLATE_HASH_LABEL])
+
+    def set_available(self, deployment: str, available: int, generation: int | None = None) -> None:
+        """What a Deployment controller would report: the current revision's ReplicaSet has ``available`` ready
+        and available replicas of one, and so has the Deployment."""
         if self.controller:
             return
+        rs = self._replicasets.get(deployment) or self.current_replicaset(deployment).metadata.name
+        self.apps.patch_namespaced_replica_set_status(rs, self.namespace, {"status": {
+            "replicas": 1, "readyReplicas": available, "availableReplicas": available}})
+        if generation is None:
+            generation = self.apps.read_namespaced_deployment(deployment, self.namespace).metadata.generation
         self.apps.patch_namespaced_deployment_status(deployment, self.namespace, {"status": {
-            "replicas": 1, "readyReplicas": available, "availableReplicas": available, "updatedReplicas": 1}})
+            "observedGeneration": generation, "replicas": 1, "readyReplicas": available,
+            "availableReplicas": available, "updatedReplicas": 1}})
 
-    def set_revision(self, deployment: str, image: str) -> None:
-        """A new pod template (a new revision), available at once."""
+    def set_revision(self, deployment: str, image: str, available: int = 1) -> str:
+        """A new pod template (a new revision) whose ReplicaSet has ``available`` replicas, while the previous
+        revision's pods keep serving (the Deployment counts one available replica, as during a rollout whose new
+        pods cannot start: ImagePullBackOff). Returns the new pod-template-hash."""
         self.apps.patch_namespaced_deployment(deployment, self.namespace, {"spec": {"template": {"spec": {
             "containers": [{"name": CONTAINER, "image": image}]}}}})
-        self.set_available(deployment, 1)
+        if self.controller:
+            return ""
+        digest = self.roll(deployment, available)
+        self.apps.patch_namespaced_deployment_status(deployment, self.namespace, {"status": {
+            "replicas": 2, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1}})
+        return digest
+
+    def own_route(self, route: str, rollout: str) -> None:
+        """As the route's owner does: annotate it for the one rollout that may set its weights."""
+        self.objects.patch_namespaced_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, "httproutes",
+                                                    route, {"metadata": {"annotations": {ROLLOUT_ANNOTATION: rollout}}})
 
     def set_route_weights(self, stable: int, canary: int, route: str | None = None,
                           prefix: str | None = None) -> None:

@@ -1,14 +1,15 @@
-"""A traffic exporter for operator tests and benchmarks: serves the service's metrics contract
-(design.md) for any number of fake Services, each with a traffic profile a test controls at run
-time: requests per second, error ratio, latency, consensus confidence, cost per request.
+"""A traffic exporter for operator tests and benchmarks: serves the service's metrics contract (design.md) for any
+number of fake Services and revisions, each with a traffic profile a test controls at run time: requests per second,
+and the shares of errors, 4xx, cancelled requests and slow requests, latency, consensus confidence, cost per request.
 
-Series carry their own ``namespace`` and ``service`` labels (scrape with ``honor_labels: true``),
-so one process stands in for the stable and canary Deployments of many rollouts.
+Series carry their own ``namespace``, ``service`` and ``revision`` labels (scrape with ``honor_labels: true``), so
+one process stands in for the stable and canary Deployments (and their revisions) of many rollouts. Every outcome's
+series exists from the profile's start (as the service primes them), unless ``lazyErrors``.
 
     python -m wallbounce_local.exporter --port P
-    POST   /profiles   {"namespace", "service", "variant", "rps", "errorRatio", "latency", "confidence", "cost",
-                        "lazyErrors"}
-    DELETE /profiles   {"namespace", "service"}   (its series disappear: NoData)
+    POST   /profiles   {"namespace", "service", "revision", "variant", "rps", "errorRatio", "clientErrorRatio",
+                        "cancelRatio", "latency", "slowRatio", "slowLatency", "confidence", "cost", "lazyErrors"}
+    DELETE /profiles   {"namespace", "service"[, "revision"]}   (their series disappear: NoData)
     GET    /metrics
 """
 
@@ -36,18 +37,23 @@ CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 class Profile:
     namespace: str
     service: str
+    revision: str = ""
     variant: str = "canary"
     rps: float = 50.0
-    error_ratio: float = 0.0
+    error_ratio: float = 0.0  # of the served requests
+    client_error_ratio: float = 0.0  # of all requests: answered 4xx
+    cancel_ratio: float = 0.0  # of all requests: the client went away
     latency: float = 0.8
+    slow_ratio: float = 0.0  # this share of the requests takes slow_latency instead
+    slow_latency: float = 30.0
     confidence: float = 0.9
     cost: float = 0.001
-    lazy_errors: bool = False  # like prometheus-client: no error series until the first error
+    lazy_errors: bool = False  # like prometheus-client by itself: no error series until the first error
     # accumulated state
-    requests: float = 0.0
-    errors: float = 0.0
+    outcomes: dict[str, float] = field(default_factory=lambda: {str(o): 0.0 for o in m.Outcome})
     latency_buckets: list[float] = field(default_factory=lambda: [0.0] * len(LATENCY_BUCKETS))
     confidence_buckets: list[float] = field(default_factory=lambda: [0.0] * len(CONFIDENCE_BUCKETS))
+    requests: float = 0.0
     latency_sum: float = 0.0
     confidence_sum: float = 0.0
     confidence_count: float = 0.0
@@ -57,19 +63,25 @@ class Profile:
         n = self.rps * seconds
         if n <= 0:
             return
+        client, cancelled = n * self.client_error_ratio, n * self.cancel_ratio
+        served = max(n - client - cancelled, 0.0)
+        errors = served * self.error_ratio
         self.requests += n
-        self.errors += n * self.error_ratio
-        for i, le in enumerate(LATENCY_BUCKETS):
-            if self.latency <= le:
-                self.latency_buckets[i] += n
-        self.latency_sum += n * self.latency
-        answered = n * (1 - self.error_ratio)
+        for outcome, count in ((m.Outcome.SUCCESS, served - errors), (m.Outcome.ERROR, errors),
+                               (m.Outcome.CLIENT_ERROR, client), (m.Outcome.CANCELLED, cancelled)):
+            self.outcomes[str(outcome)] += count
+        for share, latency in ((1 - self.slow_ratio, self.latency), (self.slow_ratio, self.slow_latency)):
+            for i, le in enumerate(LATENCY_BUCKETS):
+                if latency <= le:
+                    self.latency_buckets[i] += n * share
+            self.latency_sum += n * share * latency
+        answered = served - errors
         for i, le in enumerate(CONFIDENCE_BUCKETS):
             if self.confidence <= le:
                 self.confidence_buckets[i] += answered
         self.confidence_sum += answered * self.confidence
         self.confidence_count += answered
-        self.cost_sum += n * self.cost
+        self.cost_sum += served * self.cost
 
 
 def _cumulative(buckets: list[float], bounds: tuple[float, ...], total: float) -> list[tuple[str, float]]:
@@ -78,20 +90,21 @@ def _cumulative(buckets: list[float], bounds: tuple[float, ...], total: float) -
 
 class TrafficCollector:
     def __init__(self) -> None:
-        self.profiles: dict[tuple[str, str], Profile] = {}
+        self.profiles: dict[tuple[str, str, str], Profile] = {}
 
     def collect(self) -> Iterator[Metric]:
-        base = [m.NAMESPACE, m.SERVICE, m.VARIANT]
+        base = [m.NAMESPACE, m.SERVICE, m.REVISION, m.VARIANT]
         req = CounterMetricFamily(m.REQUESTS_TOTAL.removesuffix("_total"), "Requests",
                                   labels=[*base, m.TASK_TYPE, m.OUTCOME])
         dur = HistogramMetricFamily(m.REQUEST_DURATION_SECONDS, "Latency", labels=[*base, m.TASK_TYPE])
         conf = HistogramMetricFamily(m.CONSENSUS_CONFIDENCE, "Confidence", labels=[*base, m.TASK_TYPE])
         cost = CounterMetricFamily(m.COST_USD_TOTAL.removesuffix("_total"), "Cost", labels=[*base, m.PROVIDER])
         for p in self.profiles.values():
-            values = [p.namespace, p.service, p.variant]
-            req.add_metric([*values, "basic", m.Outcome.SUCCESS], p.requests - p.errors)
-            if p.errors > 0 or not p.lazy_errors:
-                req.add_metric([*values, "basic", m.Outcome.ERROR], p.errors)
+            values = [p.namespace, p.service, p.revision, p.variant]
+            for outcome, count in p.outcomes.items():
+                if outcome == m.Outcome.ERROR and p.lazy_errors and count <= 0:
+                    continue
+                req.add_metric([*values, "basic", outcome], count)
             dur.add_metric([*values, "basic"], _cumulative(p.latency_buckets, LATENCY_BUCKETS, p.requests),
                            p.latency_sum)
             conf.add_metric([*values, "basic"], _cumulative(p.confidence_buckets, CONFIDENCE_BUCKETS,
@@ -124,11 +137,12 @@ def make_app(tick: float = 0.1) -> web.Application:
 
     async def set_profile(request: web.Request) -> web.Response:
         body = await request.json()
-        key = (str(body["namespace"]), str(body["service"]))
+        key = (str(body["namespace"]), str(body["service"]), str(body.get("revision") or ""))
         p = collector.profiles.get(key) or Profile(*key)
         for attr, name in (("variant", "variant"), ("rps", "rps"), ("error_ratio", "errorRatio"),
-                           ("latency", "latency"), ("confidence", "confidence"), ("cost", "cost"),
-                           ("lazy_errors", "lazyErrors")):
+                           ("client_error_ratio", "clientErrorRatio"), ("cancel_ratio", "cancelRatio"),
+                           ("latency", "latency"), ("slow_ratio", "slowRatio"), ("slow_latency", "slowLatency"),
+                           ("confidence", "confidence"), ("cost", "cost"), ("lazy_errors", "lazyErrors")):
             if name in body:
                 setattr(p, attr, type(getattr(p, attr))(body[name]))
         collector.profiles[key] = p
@@ -136,7 +150,10 @@ def make_app(tick: float = 0.1) -> web.Application:
 
     async def drop_profile(request: web.Request) -> web.Response:
         body = await request.json()
-        collector.profiles.pop((str(body["namespace"]), str(body["service"])), None)
+        namespace, service, revision = str(body["namespace"]), str(body["service"]), body.get("revision")
+        for key in [k for k in collector.profiles if k[:2] == (namespace, service)
+                    and (revision is None or k[2] == revision)]:
+            collector.profiles.pop(key)
         return web.json_response({"profiles": len(collector.profiles)})
 
     app = web.Application()

@@ -219,11 +219,16 @@ class Stack:
                                    marker=self.marker) for v in VARIANTS}
         self._up_together(list(self.sims.values()))
         self._make_driver({v: s.url for v, s in self.sims.items()})
+        self.progress("Deployments (stand-ins, available: a ReplicaSet of their current revision each)")
+        for v in VARIANTS:
+            self.rollouts.create_deployment(self.backends[v].name, image=f"wallbounce:{v}")
         self.progress(f"service processes on {self.backends['stable'].address} and {self.backends['canary'].address}")
         self.services = {v: ServiceProcess(v, self.backends[v], self.sims[v].url, self.state_dir / "services" / v,
-                                           self.log_dir / f"service-{v}.log", marker=self.marker) for v in VARIANTS}
+                                           self.log_dir / f"service-{v}.log", marker=self.marker,
+                                           revision=self.rollouts.current_revision(self.backends[v].name))
+                         for v in VARIANTS}
         self._up_together(list(self.services.values()))
-        self.progress("Deployments (stand-ins, available), Services, Gateway, HTTPRoute")
+        self.progress("Services, Gateway, HTTPRoute")
         self.traefik = Traefik(self.log_dir / "traefik", self.plane.kubeconfig, o.namespace)
         self._create_objects(self.traefik.port)
         self.progress("Traefik (Gateway API data plane)")
@@ -273,11 +278,10 @@ class Stack:
                 raise
 
     def _create_objects(self, listener_port: int) -> None:
-        """The stand-in Deployments and the Services, the Gateway (its listener on Traefik's entryPoint port)
-        and the HTTPRoute over both Services."""
+        """The Services, the Gateway (its listener on Traefik's entryPoint port) and the HTTPRoute over both
+        Services."""
         o, driver = self.options, self.rollouts
         for v in VARIANTS:
-            driver.create_deployment(self.backends[v].name, image=f"wallbounce:{v}")
             driver.core.create_namespaced_service(o.namespace, gateway.service_body(self.backends[v]))
         gc, gw = gateway.gateway_objects(o.namespace, o.gateway, o.gateway_class, listener_port)
         driver.objects.create_cluster_custom_object(gateway.GATEWAY_GROUP, gateway.GATEWAY_VERSION,

@@ -19,8 +19,8 @@ from wallbounce_api.metrics import Variant
 from .web import http_json
 
 VENDORS = ("openai", "gemini", "anthropic")
-#: The exporter's healthy profile: 80 requests/s, no errors, 0.8 s latency, confidence 0.9.
-HEALTHY: dict[str, Any] = {"rps": 80, "errorRatio": 0.0, "latency": 0.8, "confidence": 0.9, "cost": 0.001}
+#: The exporter's healthy profile: 400 requests/s, no errors, 0.8 s latency, confidence 0.9.
+HEALTHY: dict[str, Any] = {"rps": 400, "errorRatio": 0.0, "latency": 0.8, "confidence": 0.9, "cost": 0.001}
 #: A simulator script under which every vendor answers and agrees.
 HEALTHY_SCRIPT: dict[str, Any] = {"error_status": None, "error_rate": 0.0, "answer": None,
                                   "final": "Yes, this is the recommended approach.", "verdict": "agree"}
@@ -45,6 +45,10 @@ class TrafficControl(Protocol):
         """The canary goes bad: ``errors`` (it fails requests) or ``disagree`` (its consensus collapses)."""
         ...
 
+    def revision(self, deployment: str, revision: str) -> None:
+        """The pods of ``deployment`` (behind the Service of the same name) now run ``revision``."""
+        ...
+
 
 class ExporterTraffic:
     """Profiles of the traffic exporter at ``url`` for Services in ``namespace``."""
@@ -53,15 +57,33 @@ class ExporterTraffic:
         self.url = url.rstrip("/")
         self.namespace = namespace
         self.healthy_profile = dict(HEALTHY if healthy_profile is None else healthy_profile)
+        self.revisions: dict[str, str] = {}  # Service → the revision its pods run (the driver says)
+        self.profiles: dict[str, dict[str, Any]] = {}  # Service → the last profile set
 
     def set(self, service: str, **profile: Any) -> None:
-        """Set (or create) ``service``'s profile: ``variant``, ``rps``, ``errorRatio``, ``latency``, ``confidence``,
-        ``cost``, ``lazyErrors`` (no error series until the first error, as prometheus-client does)."""
-        http_json(f"{self.url}/profiles", {"namespace": self.namespace, "service": service, **profile})
+        """Set (or create) ``service``'s profile for its current revision: ``variant``, ``rps``, ``errorRatio``,
+        ``latency``, ``confidence``, ``cost``, ``clientErrorRatio``, ``cancelRatio``, ``slowRatio`` and
+        ``slowLatency`` (a share of the requests takes that long), ``lazyErrors`` (no error series until the first
+        error, as prometheus-client does by itself)."""
+        self.profiles[service] = {**self.profiles.get(service, {}), **profile}
+        revision = profile.pop("revision", None) or self.revisions.get(service, "")
+        http_json(f"{self.url}/profiles", {"namespace": self.namespace, "service": service, "revision": revision,
+                                           **profile})
+
+    def revision(self, deployment: str, revision: str) -> None:
+        """New pods: the old revision's stop serving (its series stay, flat), the new one serves as the old did,
+        from fresh counters."""
+        old = self.revisions.get(deployment)
+        self.revisions[deployment] = revision
+        if old is not None and old != revision and deployment in self.profiles:
+            http_json(f"{self.url}/profiles", {"namespace": self.namespace, "service": deployment, "revision": old,
+                                               "rps": 0})
+            self.set(deployment, **{k: v for k, v in self.profiles[deployment].items() if k != "revision"})
 
     def drop(self, service: str) -> None:
         """No series at all for ``service`` any more (the operator sees no data)."""
         http_json(f"{self.url}/profiles", {"namespace": self.namespace, "service": service}, method="DELETE")
+        self.profiles.pop(service, None)
 
     def metrics(self) -> str:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as resp:  # noqa: S310 - loopback
@@ -84,6 +106,9 @@ class SimulatorTraffic:
 
     def script(self, variant: str, per_vendor: Mapping[str, Mapping[str, Any]]) -> None:
         http_json(f"{self.urls[variant]}/_sim/script", per_vendor)
+
+    def revision(self, deployment: str, revision: str) -> None:
+        """The service processes carry their revision from their start (the stack starts them with it)."""
 
     def healthy(self, prefix: str = "") -> None:
         """The canary's providers answer and agree again (nothing here breaks the stable's)."""

@@ -155,6 +155,7 @@ class Engine:
             if record is not None:
                 self._refer(record, None)
             metrics.forget(*key)
+            self.source.forget(*key)
             log.info("rollout %s/%s deleted: its route is left as it is", *key)
             return
         record = self.records.get(key)

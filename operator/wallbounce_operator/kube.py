@@ -88,7 +88,7 @@ class Kube:
         patch = [{"op": "test", "path": path, "value": value}, {"op": "remove", "path": path}]
         try:
             return await self._call(self.objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL,
-                                    name, patch)
+                                    name, patch, _content_type="application/json-patch+json")
         except (Conflict, Gone):
             return None
         except client.ApiException as exc:

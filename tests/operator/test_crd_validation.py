@@ -85,7 +85,14 @@ BAD = {
     "same service twice": (with_spec(canary={"deployment": "techsapo-canary", "service": "techsapo-stable"}),
                            "spec.canary.service", "different Service"),
     "unknown strategy": (with_spec(rollbackStrategy="Yolo"), "spec.rollbackStrategy", "Unsupported value"),
-    "no prometheus": (with_spec(analysis={}), "spec.analysis.prometheus", "Required value"),
+    "a window PromQL refuses": (with_spec(analysis={"window": "1.5m"}), "spec.analysis.window", "should match"),
+    "a window in days": (with_spec(analysis={"window": "1d"}), "spec.analysis.window", "should match"),
+    "zero progress deadline": (with_spec(progressDeadline="0s"), "spec.progressDeadline", "at least 1s"),
+    "one subset for both": (with_spec(trafficRouting={"istio": {"virtualService": "vs", "destinationRule": {
+        "name": "dr", "stableSubset": "v1", "canarySubset": "v1"}}}),
+        "spec.trafficRouting.istio.destinationRule.canarySubset", "must differ"),
+    "negative relative ratio": (phases({"weight": 1, "relative": {"maxErrorRateRatio": -1}}),
+                                "spec.phases[0].relative.maxErrorRateRatio", "greater than or equal to 0"),
 }
 
 
@@ -112,7 +119,8 @@ def test_good_specs_are_accepted_with_defaults(control_plane: controlplane.Contr
     assert spec["phases"][0] == {"weight": 1, "duration": "10m", "minRequests": 100}
     assert (spec["analysis"]["interval"], spec["analysis"]["window"], spec["analysis"]["confidenceLevel"],
             spec["analysis"]["errorLimit"]) == ("30s", "2m", 0.95, 5)
-    assert (spec["rollbackStrategy"], spec["paused"]) == ("Emergency", False)
+    assert (spec["rollbackStrategy"], spec["paused"], spec["progressDeadline"]) == ("Emergency", False, "5m")
+    assert "prometheus" not in with_spec(analysis={})["spec"]["analysis"]  # optional: the operator's default
     custom = with_spec(
         trafficRouting={"istio": {"virtualService": "vs", "routes": ["primary"]}},
         phases=[{"weight": 5, "duration": "30s", "minRequests": 0,

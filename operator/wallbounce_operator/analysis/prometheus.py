@@ -1,6 +1,7 @@
 """The metrics source: asks Prometheus (through prometheus-api-client, off the event loop) about the canaries of many
 rollouts at once and turns the answers into Observations: the canary's current revision and stable over the
-sliding ``window`` (the guard) and, on an analysis tick, over the last interval (the step's evidence).
+sliding ``window`` (the guard) and, on an analysis look, what they served since the rollout's previous look (the
+step's evidence grows by it): the counters of every pod, diffed with the previous look's in memory, reset-aware.
 
 Faults are values: a failed, slow or malformed query gives ``Observation(error=...)`` for the rollouts it concerns,
 with a fixed reason and at most an HTTP status code (never a response body); a revision without series gives an
@@ -91,56 +92,122 @@ def _le(text: str) -> float:
 
 
 @dataclass
-class Batch:
-    """The answers of one set of batched queries (one Prometheus, one range), indexed by series."""
+class Raw:
+    """One group of series' numbers: counters (an instant query) or their increase (a range query)."""
 
-    outcomes: dict[SeriesKey, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
-    duration: dict[SeriesKey, histogram.Buckets] = field(default_factory=lambda: defaultdict(dict))
-    confidence: dict[SeriesKey, histogram.Buckets] = field(default_factory=lambda: defaultdict(dict))
-    confidence_sum: dict[SeriesKey, float] = field(default_factory=dict)
-    cost: dict[SeriesKey, float] = field(default_factory=dict)
-    revisions: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    outcomes: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    duration: histogram.Buckets = field(default_factory=lambda: defaultdict(float))
+    confidence: histogram.Buckets = field(default_factory=lambda: defaultdict(float))
+    confidence_sum: float = 0.0
+    cost: float = 0.0
+
+    def add(self, other: Raw) -> None:
+        for k, v in other.outcomes.items():
+            self.outcomes[k] += v
+        for le, v in other.duration.items():
+            self.duration[le] += v
+        for le, v in other.confidence.items():
+            self.confidence[le] += v
+        self.confidence_sum += other.confidence_sum
+        self.cost += other.cost
+
+    def since(self, previous: Raw | None) -> Raw:
+        """What these counters counted after ``previous`` (a counter below its previous value restarted from 0, as
+        Prometheus' ``increase()`` reads a reset); all of them when there is no previous."""
+        if previous is None:
+            return self
+
+        def delta(now: float, before: float) -> float:
+            return now - before if now >= before else now
+
+        out = Raw()
+        for k, v in self.outcomes.items():
+            out.outcomes[k] = delta(v, previous.outcomes.get(k, 0.0))
+        for le, v in self.duration.items():
+            out.duration[le] = delta(v, previous.duration.get(le, 0.0))
+        for le, v in self.confidence.items():
+            out.confidence[le] = delta(v, previous.confidence.get(le, 0.0))
+        out.confidence_sum = delta(self.confidence_sum, previous.confidence_sum)
+        out.cost = delta(self.cost, previous.cost)
+        return out
+
+    def counts(self, phase: PhaseSpec) -> Counts:
+        o, duration, confidence = self.outcomes, self.duration, self.confidence
+        return Counts(
+            served=sum(o.get(k, 0.0) for k in SERVED), errors=o.get("error", 0.0),
+            client_errors=o.get("client_error", 0.0), timed=histogram.total(duration),
+            slow_gate=histogram.slower_than(duration, phase.max_latency_p95, count_doubtful=True),
+            slow_limit=histogram.slower_than(duration, phase.rollback_latency_p95, count_doubtful=False),
+            scored=histogram.total(confidence), confidence_sum=self.confidence_sum,
+            confidence_squares=histogram.sum_of_squares(confidence), cost=self.cost,
+            latency_p95=histogram.quantile(duration, 0.95))
+
+
+SeriesGroup = tuple[str, str, str, str]  # (namespace, service, revision, instance)
+
+
+@dataclass
+class Batch:
+    """The answers of one set of batched queries (one Prometheus; a range, or the counters themselves), indexed by
+    (namespace, service, revision, instance) — instance "" when the queries do not group by it."""
+
+    raw: dict[SeriesGroup, Raw] = field(default_factory=lambda: defaultdict(Raw))
+    groups: dict[tuple[str, str], set[SeriesGroup]] = field(default_factory=lambda: defaultdict(set))
 
     def add(self, name: str, result: Any) -> None:
         for labels, value in _samples(result):
-            key = (labels.get("namespace", ""), labels.get("service", ""), labels.get("revision", ""))
-            self.revisions[key[:2]].add(key[2])
-            v = value or 0.0
+            key = (labels.get("namespace", ""), labels.get("service", ""), labels.get("revision", ""),
+                   labels.get("instance", ""))
+            self.groups[key[:2]].add(key)
+            raw, v = self.raw[key], value or 0.0
             if name == "outcomes":
-                self.outcomes[key][labels.get("outcome", "")] = v
+                raw.outcomes[labels.get("outcome", "")] += v
             elif name == "duration":
-                self.duration[key][_le(labels.get("le", "+Inf"))] = v
+                raw.duration[_le(labels.get("le", "+Inf"))] += v
             elif name == "confidence":
-                self.confidence[key][_le(labels.get("le", "+Inf"))] = v
+                raw.confidence[_le(labels.get("le", "+Inf"))] += v
             elif name == "confidence_sum":
-                self.confidence_sum[key] = v
+                raw.confidence_sum += v
             else:
-                self.cost[key] = v
+                raw.cost += v
+
+    def by_instance(self, namespace: str, service: str, revision: str | None) -> dict[str, Raw] | None:
+        """The service's series of ``revision`` (all revisions when None) by instance; None without series."""
+        keys = [k for k in self.groups.get((namespace, service)) or () if revision is None or k[2] == revision]
+        if not keys:
+            return None
+        out: dict[str, Raw] = defaultdict(Raw)
+        for key in keys:
+            out[key[3]].add(self.raw[key])
+        return dict(out)
 
     def counts(self, namespace: str, service: str, revision: str | None, phase: PhaseSpec) -> Counts | None:
         """The sum over the service's series of ``revision`` (all revisions when None); None without series."""
-        revisions = self.revisions.get((namespace, service)) or set()
-        keys = [(namespace, service, r) for r in revisions if revision is None or r == revision]
-        if not keys:
+        parts = self.by_instance(namespace, service, revision)
+        if parts is None:
             return None
-        outcomes: dict[str, float] = defaultdict(float)
-        duration: histogram.Buckets = defaultdict(float)
-        confidence: histogram.Buckets = defaultdict(float)
-        for key in keys:
-            for outcome, v in self.outcomes.get(key, {}).items():
-                outcomes[outcome] += v
-            for le, v in self.duration.get(key, {}).items():
-                duration[le] += v
-            for le, v in self.confidence.get(key, {}).items():
-                confidence[le] += v
-        return Counts(
-            served=sum(outcomes[o] for o in SERVED), errors=outcomes["error"],
-            client_errors=outcomes["client_error"], timed=histogram.total(duration),
-            slow_gate=histogram.slower_than(duration, phase.max_latency_p95, count_doubtful=True),
-            slow_limit=histogram.slower_than(duration, phase.rollback_latency_p95, count_doubtful=False),
-            scored=histogram.total(confidence), confidence_sum=sum(self.confidence_sum.get(k, 0.0) for k in keys),
-            confidence_squares=histogram.sum_of_squares(confidence), cost=sum(self.cost.get(k, 0.0) for k in keys),
-            latency_p95=histogram.quantile(duration, 0.95))
+        total = Raw()
+        for raw in parts.values():
+            total.add(raw)
+        return total.counts(phase)
+
+
+@dataclass
+class Snapshot:
+    """A rollout's counters at its last analysis look, pod by pod, for the next look's difference."""
+
+    at: float
+    revision: str
+    canary: dict[str, Raw]
+    stable: dict[str, Raw]
+
+
+def _since(now: dict[str, Raw], before: dict[str, Raw]) -> Raw:
+    """Summed over pods: what each counted since the previous look (a pod new since then: all it counted)."""
+    total = Raw()
+    for instance, raw in now.items():
+        total.add(raw.since(before.get(instance)))
+    return total
 
 
 class PrometheusSource:
@@ -149,6 +216,7 @@ class PrometheusSource:
     def __init__(self, timeout: float = 5.0) -> None:
         self.timeout = timeout
         self._clients: dict[str, PrometheusConnect] = {}
+        self._snapshots: dict[tuple[str, str], Snapshot] = {}
 
     def _client(self, address: str) -> PrometheusConnect:
         if address not in self._clients:
@@ -169,8 +237,7 @@ class PrometheusSource:
             metrics.PROM_QUERY_ERRORS.inc()
             raise QueryError(_describe(exc, address)) from exc
 
-    async def _batch(self, address: str, window: str, at: float) -> Batch:
-        texts = queries.batched(window)
+    async def _batch(self, address: str, texts: dict[str, str], at: float) -> Batch:
         answers = await asyncio.gather(*(self._query(address, texts[n], at) for n in queries.BATCHED),
                                        return_exceptions=True)
         batch = Batch()
@@ -182,26 +249,28 @@ class PrometheusSource:
 
     async def observe(self, targets: Iterable[Target], at: float, *, analysis: bool) -> dict[tuple[str, str],
                                                                                              Observation]:
-        """Observations for every target, keyed by (namespace, name): the window (and, for an analysis tick, the
-        interval that ends at ``at``)."""
+        """Observations for every target, keyed by (namespace, name): the window and, on an analysis look, what the
+        canary's current revision and stable served since the rollout's previous look."""
         targets = list(targets)
-        ranges: dict[tuple[str, str], list[Target]] = defaultdict(list)
+        jobs: dict[tuple[str, str], dict[str, str]] = {}
         for t in targets:
-            ranges[(t.address, t.spec.window_text)].append(t)
+            jobs[(t.address, t.spec.window_text)] = queries.batched(t.spec.window_text)
             if analysis:
-                ranges[(t.address, queries.range_text(t.spec.interval))].append(t)
-        keys = list(ranges)
-        answers = await asyncio.gather(*(self._batch(addr, window, at) for addr, window in keys),
+                jobs[(t.address, "")] = queries.instant()
+        keys = list(jobs)
+        answers = await asyncio.gather(*(self._batch(addr, jobs[(addr, w)], at) for addr, w in keys),
                                        return_exceptions=True)
         batches = dict(zip(keys, answers, strict=True))
         return {(t.namespace, t.name): self._observation(t, batches, at, analysis) for t in targets}
 
-    @staticmethod
-    def _observation(t: Target, batches: dict[tuple[str, str], Batch | BaseException], at: float,
+    def forget(self, namespace: str, name: str) -> None:
+        self._snapshots.pop((namespace, name), None)
+
+    def _observation(self, t: Target, batches: dict[tuple[str, str], Batch | BaseException], at: float,
                      analysis: bool) -> Observation:
         window = batches[(t.address, t.spec.window_text)]
-        step = batches.get((t.address, queries.range_text(t.spec.interval))) if analysis else None
-        for b in (window, step):
+        counters = batches.get((t.address, "")) if analysis else None
+        for b in (window, counters):
             if isinstance(b, BaseException):
                 return Observation(error=str(b) if isinstance(b, QueryError) else "metrics source failed")
         assert isinstance(window, Batch)
@@ -212,12 +281,23 @@ class PrometheusSource:
             "window": window.counts(ns, canary, t.revision, t.phase),
             "stable_window": window.counts(ns, stable, None, t.phase),
         }
-        if isinstance(step, Batch):
-            end = dt.datetime.fromtimestamp(at, dt.UTC)
-            fields.update(increase=step.counts(ns, canary, t.revision, t.phase) or Counts(),
-                          stable_increase=step.counts(ns, stable, None, t.phase) or Counts(),
-                          span=(end - dt.timedelta(seconds=t.spec.interval), end))
+        if isinstance(counters, Batch):
+            fields.update(self._increase(t, counters, at))
         return Observation(**fields)
+
+    def _increase(self, t: Target, counters: Batch, at: float) -> dict[str, Any]:
+        """The differences since this rollout's previous look (nothing on its first look, or after its canary's
+        revision changed: a baseline is taken)."""
+        key = (t.namespace, t.name)
+        canary = counters.by_instance(t.namespace, t.spec.canary.service, t.revision) or {}
+        stable = counters.by_instance(t.namespace, t.spec.stable.service, None) or {}
+        previous = self._snapshots.get(key)
+        self._snapshots[key] = Snapshot(at, t.revision or "", canary, stable)
+        if previous is None or previous.revision != t.revision or at <= previous.at:
+            return {}
+        start, end = (dt.datetime.fromtimestamp(x, dt.UTC) for x in (previous.at, at))
+        return {"increase": _since(canary, previous.canary).counts(t.phase),
+                "stable_increase": _since(stable, previous.stable).counts(t.phase), "span": (start, end)}
 
     async def observe_own(self, t: Target, at: float, *, analysis: bool) -> Observation:
         """A rollout with its own queries (scalars): mapped into counts; latency and confidence compared as points

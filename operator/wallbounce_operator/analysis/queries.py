@@ -1,9 +1,17 @@
 """PromQL for the canary analysis, from the metrics contract (design.md).
 
-Default queries are *batched*: for each Prometheus and each range, five queries — requests by outcome, duration
-buckets, confidence buckets, confidence sum, cost — grouped ``by (namespace, service, revision)`` answer every
-rollout at once; the number of queries does not grow with the number of rollouts. The operator reads the canary's
-current revision (``revision`` = the pod-template-hash of its current ReplicaSet) and stable's series from them.
+Default queries are *batched*: five queries — requests by outcome, duration buckets, confidence buckets, confidence
+sum, cost — answer every rollout of a Prometheus at once, so the number of queries does not grow with the number of
+rollouts. Two sets:
+
+- ``batched(window)``: ``increase()`` over the sliding window, grouped ``by (namespace, service, revision)`` — what
+  the guard reads;
+- ``instant()``: the counters themselves, grouped ``by (namespace, service, revision, instance)`` — each analysis
+  look diffs them with the previous look's, pod by pod and reset-aware (a counter that went down restarted from 0),
+  which gives the exact requests of the interval between the two looks: the step's evidence grows by them.
+
+The operator reads the canary's current revision (``revision`` = the pod-template-hash of its current ReplicaSet)
+and stable's series from them.
 
 A rollout may override a metric with its own PromQL (when the operator allows it); placeholders ``{{namespace}}``,
 ``{{rollout}}``, ``{{canaryService}}``, ``{{stableService}}``, ``{{canaryRevision}}`` and ``{{window}}`` are
@@ -28,6 +36,18 @@ def batched(window: str) -> dict[str, str]:
         "confidence": f"sum by ({BY}, le) (increase(wallbounce_consensus_confidence_bucket[{w}]))",
         "confidence_sum": f"sum by ({BY}) (increase(wallbounce_consensus_confidence_sum[{w}]))",
         "cost": f"sum by ({BY}) (increase(wallbounce_cost_usd_total[{w}]))",
+    }
+
+
+def instant() -> dict[str, str]:
+    """The counters of every pod (``instance``), for the looks' exact differences, keyed by name."""
+    by = f"{BY}, instance"
+    return {
+        "outcomes": f"sum by ({by}, outcome) (wallbounce_requests_total)",
+        "duration": f"sum by ({by}, le) (wallbounce_request_duration_seconds_bucket)",
+        "confidence": f"sum by ({by}, le) (wallbounce_consensus_confidence_bucket)",
+        "confidence_sum": f"sum by ({by}) (wallbounce_consensus_confidence_sum)",
+        "cost": f"sum by ({by}) (wallbounce_cost_usd_total)",
     }
 
 
