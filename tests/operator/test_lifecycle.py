@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -255,9 +255,9 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
     real Prometheus cannot produce on demand (a query that takes exactly 10 s)."""
 
     delay = 0.0
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         time.sleep(self.delay)
         body = b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[0,"100"]}]}}'
@@ -267,7 +267,7 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_POST = do_GET  # noqa: N815
+    do_POST = do_GET
 
     def log_message(self, *_: Any) -> None:
         return None
