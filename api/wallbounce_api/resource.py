@@ -122,3 +122,4 @@ class ConditionType(StrEnum):
     STALLED = "Stalled"
     PAUSED = "Paused"
     COMPLETED = "Completed"
+    SHARED_BREACH = "SharedBreach"  # canary and stable breach together: held, the canary not blamed

@@ -8,7 +8,8 @@ series exists from the profile's start (as the service primes them), unless ``la
 
     python -m wallbounce_local.exporter --port P
     POST   /profiles   {"namespace", "service", "revision", "variant", "rps", "errorRatio", "clientErrorRatio",
-                        "cancelRatio", "latency", "slowRatio", "slowLatency", "confidence", "cost", "lazyErrors"}
+                        "cancelRatio", "latency", "slowRatio", "slowLatency", "confidence", "cost", "lazyErrors",
+                        "burstErrors", "burstSlow"}   (bursts: whole requests added once)
     DELETE /profiles   {"namespace", "service"[, "revision"]}   (their series disappear: NoData)
     GET    /metrics
 """
@@ -58,6 +59,23 @@ class Profile:
     confidence_sum: float = 0.0
     confidence_count: float = 0.0
     cost_sum: float = 0.0
+
+    def burst(self, errors: float = 0.0, slow: float = 0.0) -> None:
+        """At once: ``errors`` failed requests, ``slow`` requests that took ``slow_latency`` (whole requests, for
+        tests that count them)."""
+        self.requests += errors + slow
+        self.outcomes[str(m.Outcome.ERROR)] += errors
+        self.outcomes[str(m.Outcome.SUCCESS)] += slow
+        for count, latency in ((errors, self.latency), (slow, self.slow_latency)):
+            for i, le in enumerate(LATENCY_BUCKETS):
+                if latency <= le:
+                    self.latency_buckets[i] += count
+            self.latency_sum += count * latency
+        for i, le in enumerate(CONFIDENCE_BUCKETS):
+            if self.confidence <= le:
+                self.confidence_buckets[i] += slow
+        self.confidence_sum += slow * self.confidence
+        self.confidence_count += slow
 
     def advance(self, seconds: float) -> None:
         n = self.rps * seconds
@@ -145,6 +163,7 @@ def make_app(tick: float = 0.1) -> web.Application:
                            ("confidence", "confidence"), ("cost", "cost"), ("lazy_errors", "lazyErrors")):
             if name in body:
                 setattr(p, attr, type(getattr(p, attr))(body[name]))
+        p.burst(float(body.get("burstErrors", 0)), float(body.get("burstSlow", 0)))
         collector.profiles[key] = p
         return web.json_response({"profiles": len(collector.profiles)})
 

@@ -611,6 +611,9 @@ def _finish(d: _Draft) -> None:
         "Paused": (phase is Phase.PAUSED, str(s.pause_reason or Reason.NOT_PAUSED),
                    ", ".join(s.pause_reasons) if phase is Phase.PAUSED else ""),
         "Completed": (phase in (Phase.COMPLETED, Phase.PROMOTED), str(phase), s.message),
+        "SharedBreach": (bool(s.analysis and s.analysis.shared_breach),
+                         "SharedBreach" if s.analysis and s.analysis.shared_breach else "NoSharedBreach",
+                         (s.analysis.reason or "") if s.analysis and s.analysis.shared_breach else ""),
     }
     old = {c.type: c for c in s.conditions}
     conditions = []
