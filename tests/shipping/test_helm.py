@@ -13,6 +13,8 @@ import yaml
 
 from tests.shipping.conftest import Cluster
 from tests.shipping.support import CHART, CRD, MANIFESTS, ROUTERS, documents, dry_run, run
+from wallbounce_api import CRD_NAME
+from wallbounce_local.procs import wait_for
 
 MONITORING = ["--set", "serviceMonitor.enabled=true", "--set", "prometheusRule.enabled=true"]
 
@@ -160,3 +162,55 @@ def test_chart_service_monitors_select_the_right_services(helm: Path) -> None:
         selected[job] = sorted(s["metadata"]["name"] for s in services if labels <= s["metadata"]["labels"].items())
     assert selected == {"wallbounce-service": ["techsapo-canary", "techsapo-stable"],
                         "wallbounce-operator": ["wb-wallbounce-operator-metrics"]}
+
+
+def _can(cluster: Cluster, who: str, verb: str, resource: str, ns: str | None) -> bool:
+    cmd: list[str | Path] = [cluster.kubectl, "--kubeconfig", cluster.kubeconfig, "auth", "can-i", verb, resource,
+                             "--as", who]
+    cmd += ["-n", ns] if ns else []
+    return run(cmd, check=False).stdout.strip() == "yes"
+
+
+@pytest.mark.parametrize("scope", ["namespaced", "cluster"])
+def test_operator_rbac_follows_the_watched_namespaces(scope: str, helm: Path, cluster: Cluster,
+                                                      namespace: str) -> None:
+    """With ``watchNamespaces``: a Role and a RoleBinding in each watched namespace and nothing cluster-wide; without:
+    a ClusterRole. The real authorizer answers ``kubectl auth can-i`` both ways."""
+    from kubernetes import client, config
+
+    watched = [f"{namespace}-a", f"{namespace}-b"]
+    other = f"{namespace}-c"
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
+    for ns in [*watched, other]:
+        client.CoreV1Api(api).create_namespace({"metadata": {"name": ns}})
+    release = f"wb{namespace[-6:]}"
+    extra = ["--set", f"operator.watchNamespaces={{{','.join(watched)}}}"] if scope == "namespaced" else []
+    objects = documents(run([helm, "template", release, CHART, "--namespace", namespace, *extra]).stdout)
+    rbac = [o for o in objects if o["kind"] in ("ServiceAccount", "Role", "RoleBinding", "ClusterRole",
+                                                 "ClusterRoleBinding")]
+    kinds = sorted(o["kind"] for o in rbac)
+    if scope == "namespaced":
+        assert kinds == ["Role", "Role", "RoleBinding", "RoleBinding", "ServiceAccount"]
+        assert sorted(o["metadata"]["namespace"] for o in rbac if o["kind"] == "Role") == watched
+    else:
+        assert kinds == ["ClusterRole", "ClusterRoleBinding", "ServiceAccount"]
+    base: list[str | Path] = [cluster.kubectl, "--kubeconfig", cluster.kubeconfig]
+    run([*base, "apply", "-n", namespace, "-f", "-"], input_text=yaml.safe_dump_all(rbac))
+    try:
+        sa = next(o["metadata"]["name"] for o in rbac if o["kind"] == "ServiceAccount")
+        who = f"system:serviceaccount:{namespace}:{sa}"
+        wait_for("the binding to take effect", lambda: _can(cluster, who, "watch", CRD_NAME, watched[0]), 20)
+        for ns in watched:
+            assert _can(cluster, who, "patch", f"{CRD_NAME}/status", ns)
+            assert _can(cluster, who, "update", "httproutes.gateway.networking.k8s.io", ns)
+            assert _can(cluster, who, "list", "replicasets.apps", ns)
+            assert not _can(cluster, who, "get", "secrets", ns)
+        everywhere = scope == "cluster"
+        assert _can(cluster, who, "watch", CRD_NAME, other) is everywhere
+        assert _can(cluster, who, "update", "httproutes.gateway.networking.k8s.io", other) is everywhere
+        assert _can(cluster, who, "list", "namespaces", None) is everywhere
+        assert _can(cluster, who, "list", "customresourcedefinitions.apiextensions.k8s.io", None) is everywhere
+    finally:
+        run([*base, "delete", "-n", namespace, "--ignore-not-found", "-f", "-"], input_text=yaml.safe_dump_all(rbac),
+            check=False)
+        api.close()

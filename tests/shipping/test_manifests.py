@@ -131,17 +131,19 @@ def test_operator_rbac_grants_what_it_needs_and_nothing_more(cluster: Cluster, n
 
         # the authorizer learns of new bindings through an informer: wait until the first grant shows
         wait_for("the binding to take effect", lambda: can("get", CRD_NAME), 20)
-        for verb in ("get", "list", "watch", "patch", "update"):
+        for verb in ("get", "list", "watch", "patch"):
             assert can(verb, CRD_NAME)
         assert can("patch", f"{CRD_NAME}/status")
-        assert can("watch", "deployments.apps") and not can("patch", "deployments.apps")
+        assert can("watch", "deployments.apps") and can("patch", "deployments.apps")
+        assert can("watch", "replicasets.apps") and not can("patch", "replicasets.apps")
         for route in ("httproutes.gateway.networking.k8s.io", "virtualservices.networking.istio.io",
                       "trafficsplits.split.smi-spec.io"):
-            assert can("patch", route) and can("update", route) and not can("delete", route)
-        assert can("create", "events") and can("create", "events.events.k8s.io")
+            assert can("update", route) and not can("patch", route) and not can("delete", route)
+        assert can("create", "events")
         assert can("list", "namespaces", None)
-        forbidden = [("get", "secrets"), ("list", "configmaps"), ("create", "pods"),
-                     ("delete", CRD_NAME), ("create", "leases.coordination.k8s.io"), ("create", CRD_NAME)]
+        forbidden = [("get", "secrets"), ("list", "configmaps"), ("create", "pods"), ("update", CRD_NAME),
+                     ("delete", CRD_NAME), ("create", "leases.coordination.k8s.io"), ("create", CRD_NAME),
+                     ("delete", "deployments.apps"), ("patch", "events")]
         for verb, resource in forbidden:
             assert not can(verb, resource), f"the operator must not be able to {verb} {resource}"
     finally:
