@@ -42,7 +42,7 @@ helm upgrade --install wallbounce charts/wallbounce -n llm --wait --timeout 5m \
   --set service.canary.image.repository=wallbounce-service --set service.canary.image.tag=e2e \
   --set service.imagePullPolicy=Never --set operator.image.pullPolicy=Never \
   --set service.stable.replicas=1 --set service.config.cache.enabled=false --set rollout.create=false \
-  --set-json 'operator.watchNamespaces=["llm"]' \
+  --set-json 'operator.watchNamespaces=["llm"]' --set operator.prometheus.address=http://prometheus.monitoring:9090 \
   --set-json "service.apiKeys=$(LOCAL_KEY="$(sed -n 's/^LOCAL_API_KEY = "\(.*\)"$/\1/p' e2e/wallbounce_local/loadgen.py)" python3 -c 'import hashlib, json, os; print(json.dumps({"tenants": {"default": {"requests_per_s": 10000, "burst": 10000, "tokens_per_min": 10**10, "usd_per_day": 10**6, "max_concurrent": 10000}}, "keys": [{"id": "local-loadgen", "tenant": "default", "sha256": hashlib.sha256(os.environ["LOCAL_KEY"].encode()).hexdigest()}]}))')"
 kubectl apply -f e2e/kind/support.yaml
 # point each variant's SDKs at its own simulators (the chart has no per-variant env: set it here)

@@ -178,7 +178,7 @@ def test_operator_killed_repeatedly_finishes_without_skipping_or_shortening(clea
     times = [at for at, _ in t.weights.changes[1:]]
     dwells = [round(b - a, 2) for a, b in itertools.pairwise(times)]
     assert all(d >= dwell - 1.3 for d in dwells), dwells
-    history = [h for h in st["history"] if h["reason"] in ("Started", "PhasePromoted")]
+    history = [h for h in st["history"] if h["reason"] in ("StepStarted", "PhasePromoted")]
     assert [h["step"] for h in history] == list(range(1, 7))
     starts = [parse_time(h["time"]) for h in history]
     assert all((b - a).total_seconds() >= dwell for a, b in itertools.pairwise(starts) if a and b)

@@ -243,6 +243,7 @@ class Stack:
                                      scrape_interval=o.scrape_interval)
         self._up(self.prometheus)
         self.rollouts.prometheus = self.prometheus_address
+        self.operator.args = ["--prometheus", self.prometheus_address, "--guard-period", "1"]
         self.progress("operator")
         self._up(self.operator)
 

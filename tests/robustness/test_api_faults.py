@@ -47,7 +47,7 @@ def test_a_concurrent_writer_causes_no_double_promotion(driver: Driver, operator
         stop.set()
         writer.join()
     assert next(writes) > 100
-    promotions = [h["weight"] for h in status["history"] if h["reason"] in ("Started", "PhasePromoted", "Completed")]
+    promotions = [h["weight"] for h in status["history"] if h["reason"] in ("StepStarted", "PhasePromoted", "Completed")]
     assert promotions == [1, 2, 10, 20, 35, 50, 50]
     assert driver.wait_reason("busy", "Completed").count("PhasePromoted") == 5
     assert driver.route_weights() == (50, 50)
@@ -61,7 +61,8 @@ def test_route_deleted_and_recreated_mid_phase(driver: Driver, operator: Operato
                                                    "techsapo")
     status = driver.wait_phase("reroute", "Paused", timeout=30)
     assert (status["pauseReason"], status["step"], status["weight"]) == ("RouteMissing", 1, 10)
-    driver.create_route()  # recreated by someone at 100/0
+    driver.create_route()  # recreated from the manifest at 100/0, its owner annotation with it
+    driver.own_route("techsapo", "reroute")
     driver.wait_weight(10)  # re-asserted on the new route
     assert driver.status("reroute")["phase"] in ("Progressing", "Holding")
 

@@ -85,6 +85,9 @@ OVERRIDES: dict[str, tuple[dict[str, str], str]] = {
 
 
 def test_faults_never_promote(driver: Driver, proxies: dict[str, FaultProxy], operator: Operator) -> None:
+    operator.stop()  # rollouts may name these Prometheus proxies and run their own queries: the operator allows it
+    operator.args += ["--allow-query-overrides", *(a for p in proxies.values() for a in ("--prometheus-allow", p.url))]
+    operator.start()
     ladder = [{"weight": 1, "duration": "1s", "minRequests": 20}, {"weight": 2, "duration": "1s", "minRequests": 20}]
     names: dict[str, str] = {}
     cases: list[tuple[str, dict[str, Any], str]] = [

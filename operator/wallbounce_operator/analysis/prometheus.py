@@ -17,7 +17,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
@@ -300,38 +300,51 @@ class PrometheusSource:
                 "stable_increase": _since(stable, previous.stable).counts(t.phase), "span": (start, end)}
 
     async def observe_own(self, t: Target, at: float, *, analysis: bool) -> Observation:
-        """A rollout with its own queries (scalars): mapped into counts; latency and confidence compared as points
-        (the query's author owns its sample size)."""
+        """A rollout with its own queries: the default observation, with each overridden metric replaced by its
+        query's number (over the window, and over the interval for the step's evidence). A latency or confidence
+        override is a single number, compared as a point (the query's author owns its sample size)."""
         own = queries.overrides(t.spec)
         revision = t.revision or ""
 
-        async def scalars(window: str) -> Counts:
+        async def scalars(window: str) -> dict[str, float | None]:
             values: dict[str, float | None] = {}
             for metric, template in own.items():
                 promql = queries.render(template, t.namespace, t.name, t.spec, window, revision)
                 values[metric] = parse_scalar(await self._query(t.address, promql, at))
-            return _counts_from_scalars(values, t.phase)
+            return values
 
+        base = (await self.observe([t], at, analysis=analysis))[(t.namespace, t.name)]
+        if base.error:
+            return base
         try:
-            window = await scalars(t.spec.window_text)
-            if not analysis:
-                return Observation(window=window)
-            increase = await scalars(queries.range_text(t.spec.interval))
+            window = _override(base.window, await scalars(t.spec.window_text), t.phase)
+            if not analysis or base.increase is None:
+                return replace(base, window=window)
+            increase = _override(base.increase, await scalars(queries.range_text(t.spec.interval)), t.phase)
         except QueryError as exc:
             return Observation(error=str(exc))
-        end = dt.datetime.fromtimestamp(at, dt.UTC)
-        return Observation(window=window, increase=increase, span=(end - dt.timedelta(seconds=t.spec.interval), end))
+        return replace(base, window=window, increase=increase)
 
 
-def _counts_from_scalars(values: dict[str, float | None], phase: PhaseSpec) -> Counts:
-    n = values.get("requests") or 0.0
-    rate, p95 = values.get("error_rate"), values.get("latency_p95")
-    confidence, cost = values.get("confidence"), values.get("cost_per_request")
-    return Counts(served=n, errors=(rate or 0.0) * n, timed=n if p95 is not None else 0.0,
-                  slow_gate=n if p95 is not None and p95 > phase.max_latency_p95 else 0.0,
-                  slow_limit=n if p95 is not None and p95 > phase.rollback_latency_p95 else 0.0,
-                  scored=n if confidence is not None else 0.0, confidence_sum=(confidence or 0.0) * n,
-                  confidence_squares=(confidence or 0.0) ** 2 * n, cost=(cost or 0.0) * n, latency_p95=p95)
+def _override(counts: Counts | None, values: dict[str, float | None], phase: PhaseSpec) -> Counts:
+    """``counts`` with the metrics a rollout's own queries answered replaced by those numbers (a metric whose
+    query answered nothing has no data: a gate that needs it says NoData)."""
+    c = counts or Counts()
+    n = (values["requests"] or 0.0) if "requests" in values else c.served
+    rate = values["error_rate"] if "error_rate" in values else c.error_rate
+    fields: dict[str, Any] = {"served": n, "errors": (rate or 0.0) * n}
+    if "latency_p95" in values:
+        p95 = values["latency_p95"]
+        fields.update(timed=n if p95 is not None else 0.0, latency_p95=p95,
+                      slow_gate=n if p95 is not None and p95 > phase.max_latency_p95 else 0.0,
+                      slow_limit=n if p95 is not None and p95 > phase.rollback_latency_p95 else 0.0)
+    if "confidence" in values:
+        mean = values["confidence"]
+        fields.update(scored=n if mean is not None else 0.0, confidence_sum=(mean or 0.0) * n,
+                      confidence_squares=(mean or 0.0) ** 2 * n)
+    if "cost_per_request" in values:
+        fields["cost"] = (values["cost_per_request"] or 0.0) * n
+    return c.model_copy(update=fields)
 
 
 _STATUS = re.compile(r"HTTP Status Code (\d{3})")
