@@ -23,6 +23,7 @@ def _operator(args: argparse.Namespace) -> int:
                      query_timeout=args.query_timeout, prometheus=args.prometheus,
                      prometheus_allow=tuple(args.prometheus_allow or ()),
                      allow_query_overrides=args.allow_query_overrides, guard_period=args.guard_period,
+                     heartbeat=args.heartbeat,
                      namespaced=bool(args.namespace))
     namespaces = args.namespace or []
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=memo)
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--guard-period", type=float, default=2.0,
                     help="seconds between guard looks (a hard breach is rolled back within about this long of being "
                          "visible in Prometheus, whatever a rollout's analysis interval)")
+    op.add_argument("--heartbeat", type=float, default=720.0,
+                    help="seconds between status writes of a rollout whose visible state does not change")
     op.add_argument("--allow-query-overrides", action="store_true",
                     help="let rollouts run their own PromQL (spec.analysis.queries), each within its time budget")
     return op

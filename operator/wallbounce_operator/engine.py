@@ -22,12 +22,12 @@ import datetime as dt
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
 
-from . import metrics
+from . import metrics, writes
 from .analysis.prometheus import PrometheusSource, Target
 from .analysis.verdict import guard
 from .kube import Conflict, Gone, Kube
@@ -116,7 +116,18 @@ class Record:
     route_error: str | None = None
     route_attempts: int = 0
     route_retry_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    written: dict[str, Any] | None = None  # the status as this process last wrote it (the API server's reply)
+    shadow: RolloutStatus | None = None  # the latest decided status, its volatile fields not written yet
+    last_write: float = 0.0
+
+    def base(self) -> RolloutStatus:
+        """The status to decide from: the latest decided one while the stored status is the one we wrote (nobody
+        else changed it); else the stored one."""
+        stored = self.status
+        if self.shadow is not None and self.written == stored:
+            return self.shadow
+        self.shadow, self.written = None, stored
+        return RolloutStatus.from_dict(stored)
 
     @property
     def status(self) -> dict[str, Any]:
@@ -133,8 +144,10 @@ class Record:
 
 class Engine:
     def __init__(self, api: client.ApiClient, *, source: PrometheusSource | None = None, tick: float = 1.0,
-                 concurrency: int = 16, policy: Policy | None = None, guard_period: float = 2.0) -> None:
+                 concurrency: int = 16, policy: Policy | None = None, guard_period: float = 2.0,
+                 heartbeat: float = writes.HEARTBEAT) -> None:
         self.guard_period = guard_period
+        self.heartbeat = heartbeat
         self.kube = Kube(api)
         self.source = source or PrometheusSource()
         self.routers = {kind: TrafficRouter(api, mesh) for kind, mesh in MESHES.items()}
@@ -345,10 +358,9 @@ class Engine:
         now = dt.datetime.now(dt.UTC)
         ages = []
         for record in self.records.values():
-            status = record.status
-            if int(status.get("weight") or 0) > 0 and status.get("phase") not in (Phase.PROMOTED, Phase.ROLLED_BACK,
-                                                                                 Phase.ABORTED):
-                last = parse_time(status.get("lastAnalysisAt")) or parse_time(status.get("stepStartedAt"))
+            status = record.shadow or RolloutStatus.from_dict(record.status)
+            if status.weight > 0 and status.phase not in (Phase.PROMOTED, Phase.ROLLED_BACK, Phase.ABORTED):
+                last = status.last_analysis_at or status.step_started_at
                 if last:
                     ages.append((now - last).total_seconds())
         metrics.TICK_LAG.set(max(ages) if ages else 0)
@@ -363,7 +375,7 @@ class Engine:
             async with self._limit:
                 with metrics.RECONCILE.time():
                     inputs = await self._observe(record, record.spec, observation, analysis)
-                    status = RolloutStatus.from_dict(record.status)
+                    status = record.base()
                     decision = decide(record.spec, status, inputs)
                     await self._act(record, record.spec, status, decision, inputs)
         except Conflict:
@@ -396,10 +408,13 @@ class Engine:
         new = decision.status
         new.pending_events = (*new.pending_events,
                               *self.kube.outbox_entries(name, decision.events, inputs.now))[-OUTBOX_LIMIT:]
-        if new != before:
-            body = await self.kube.patch_status(namespace, name, new.to_dict(), before.to_dict(),
+        if writes.due(record.written, new, record.last_write, time.time(), self.heartbeat):
+            body = await self.kube.patch_status(namespace, name, new.to_dict(), record.written or {},
                                                 record.body["metadata"].get("resourceVersion"))
             self._remember(record, body)
+            record.written, record.last_write = dict(body.get("status") or {}), time.time()
+            metrics.STATUS_WRITES.inc()
+        record.shadow = new
         for event in decision.events:
             metrics.TRANSITIONS.labels(namespace, name, event.reason).inc()
             log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
@@ -419,7 +434,7 @@ class Engine:
             await self._post_events(record)
         if decision.verdict is not None:
             metrics.VERDICTS.labels(namespace, name, str(decision.verdict)).inc()
-        metrics.publish(namespace, name, record.status)
+        metrics.publish(namespace, name, new.to_dict())
 
     async def _write_route(self, record: Record, spec: RolloutSpec, inputs: Inputs, weight: int) -> None:
         route = inputs.route
@@ -453,6 +468,10 @@ class Engine:
             body = await self.kube.patch_status(namespace, name, {}, {"pendingEvents": None},
                                                 record.body["metadata"].get("resourceVersion"))
             self._remember(record, body)
+            record.written = dict(body.get("status") or {})
+            if record.shadow is not None:
+                record.shadow.pending_events = ()
+            metrics.STATUS_WRITES.inc()
         # else: they stay in status.pendingEvents and the next reconcile posts them
 
     def _remember(self, record: Record, body: dict[str, Any]) -> None:

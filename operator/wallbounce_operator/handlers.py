@@ -38,7 +38,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
                     allowed_prometheus=tuple(memo.get("prometheus_allow", ())),
                     allow_query_overrides=bool(memo.get("allow_query_overrides", False)), query_budget=timeout)
     engine = Engine(api_client(threads), source=PrometheusSource(timeout=timeout), tick=float(memo.get("tick", 1.0)),
-                    concurrency=threads, policy=policy, guard_period=float(memo.get("guard_period", 2.0)))
+                    concurrency=threads, policy=policy, guard_period=float(memo.get("guard_period", 2.0)),
+                    heartbeat=float(memo.get("heartbeat", 720.0)))
     memo.engine = engine
     memo.http = await metrics.serve(int(memo.get("metrics_port", 8080)), engine.health,
                                     host=str(memo.get("metrics_host", "0.0.0.0")))  # noqa: S104

@@ -20,15 +20,22 @@ pytestmark = pytest.mark.integration
 _SAMPLE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$", re.MULTILINE)
 
 
-def requests_served(kube: Any, verb: str, resource: str) -> float:
+def requests_served(kube: Any, verb: str, resource: str, subresource: str = "") -> float:
     """The API server's count of ``verb`` requests on ``resource`` so far (every namespace)."""
     response = kube.call_api("GET", f"{kube.configuration.host}/metrics")
     response.read()
     total = 0.0
     for labels, value in _SAMPLE.findall(response.data.decode()):
-        if f'verb="{verb}"' in labels and f'resource="{resource}"' in labels and 'subresource=""' in labels:
+        if f'verb="{verb}"' in labels and f'resource="{resource}"' in labels \
+                and f'subresource="{subresource}"' in labels:
             total += float(value)
     return total
+
+
+def verdicts(text: str, namespace: str, rollout: str) -> float:
+    pattern = re.compile(rf'^wallbounce_operator_verdicts_total\{{namespace="{namespace}",rollout="{rollout}",'
+                         rf'verdict="[A-Za-z]+"\}} ([0-9.e+]+)$', re.MULTILINE)
+    return sum(float(v) for v in pattern.findall(text))
 
 
 def test_steady_ticks_read_the_canary_and_route_from_watches(kube: Any, driver: Driver, operator: Operator) -> None:
@@ -38,12 +45,18 @@ def test_steady_ticks_read_the_canary_and_route_from_watches(kube: Any, driver: 
     first = driver.wait_status("steady", "a passing verdict", lambda s: s.get("phase") == "Progressing"
                                and (s.get("analysis") or {}).get("verdict") == "Pass")
     driver.wait_weight(1)
+    driver.wait_status("steady", "the step's evidence growing", lambda s: (s.get("evidence") or {}).get("looks"))
+    time.sleep(8)  # the window (8 s) full of the canary's steady traffic
     gets = {r: requests_served(kube, "GET", r) for r in ("deployments", "httproutes")}
     patches = requests_served(kube, "PATCH", PLURAL)
+    status_writes = requests_served(kube, "PATCH", PLURAL, "status")
+    looks = verdicts(operator.metrics(), driver.namespace, "steady")
     time.sleep(6)  # six 1 s analysis intervals
     later = driver.status("steady")
-    assert later["analysis"]["time"] != first["analysis"]["time"], "no analysis ran: nothing was measured"
     assert later["phase"] == "Progressing" and later["weight"] == 1
+    # a steady look writes nothing (the heartbeat is minutes away): the looks ran, the status was not written
+    assert requests_served(kube, "PATCH", PLURAL, "status") - status_writes == 0
+    assert verdicts(operator.metrics(), driver.namespace, "steady") >= looks + 4  # the looks did run
     for resource, before in gets.items():
         assert requests_served(kube, "GET", resource) - before == 0, f"{resource} were read by GET every tick"
     status_patches = requests_served(kube, "PATCH", PLURAL) - patches

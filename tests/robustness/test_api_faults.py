@@ -47,7 +47,8 @@ def test_a_concurrent_writer_causes_no_double_promotion(driver: Driver, operator
         stop.set()
         writer.join()
     assert next(writes) > 100
-    promotions = [h["weight"] for h in status["history"] if h["reason"] in ("StepStarted", "PhasePromoted", "Completed")]
+    promotions = [h["weight"] for h in status["history"]
+                  if h["reason"] in ("StepStarted", "PhasePromoted", "Completed")]
     assert promotions == [1, 2, 10, 20, 35, 50, 50]
     assert driver.wait_reason("busy", "Completed").count("PhasePromoted") == 5
     assert driver.route_weights() == (50, 50)

@@ -1,0 +1,53 @@
+"""When the operator writes a rollout's status: only when something a user reads changes, and as a heartbeat.
+
+A steady analysis look changes only figures that move every look — when it was taken, the step's growing evidence,
+the numbers inside a message — and those are kept in memory between writes. A status is written when anything else
+changes: the phase, step, weights, verdict, pause reasons, conditions, an Event to post, the kind of message, or a
+figure shown by ``kubectl get wbr`` after rounding (error rate to 0.1 %, p95 to 0.1 s, confidence to 0.01); and at
+least once per heartbeat, so users see the rollout is watched and a restarted operator finds recent evidence. The
+window's request count, the error rate's bounds and the cost per request are refreshed with those writes.
+(docs/operator-contract.md, "When the status is written".)
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .model import RolloutStatus
+
+HEARTBEAT = 720.0  # seconds: with a 30 s interval, under 5 % of the rollouts write per steady look
+_NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+_SHOWN = {"errorRate": 3, "latencyP95": 1, "consensusConfidence": 2}  # kubectl get wbr's columns
+_UNSHOWN = ("requests", "errorRateLower", "errorRateUpper", "costPerRequest")  # refreshed with the heartbeat
+
+
+def _words(text: Any) -> Any:
+    return _NUMBER.sub("#", text) if isinstance(text, str) else text
+
+
+def visible(status: dict[str, Any]) -> dict[str, Any]:
+    """What a user reads of a status (as stored): without the fields that move every look, with the numbers in its
+    messages blanked and the shown figures rounded."""
+    out = {k: v for k, v in status.items() if k not in ("lastAnalysisAt", "evidence")}
+    out["message"] = _words(out.get("message"))
+    analysis = dict(out.get("analysis") or {})
+    if analysis:
+        analysis.pop("time", None)
+        analysis["reason"] = _words(analysis.get("reason"))
+        for key in _UNSHOWN:
+            analysis.pop(key, None)
+        for key, digits in _SHOWN.items():
+            if key in analysis:
+                analysis[key] = round(float(analysis[key]), digits)
+        out["analysis"] = analysis
+    out["conditions"] = [{**c, "message": _words(c.get("message"))} for c in out.get("conditions") or []]
+    return out
+
+
+def due(written: dict[str, Any] | None, new: RolloutStatus, last_write: float, now: float,
+        heartbeat: float = HEARTBEAT) -> bool:
+    """Does ``new`` need writing, given the status ``written`` last (None: never written by this process)?"""
+    if written is None or now - last_write >= heartbeat:
+        return True
+    return visible(new.to_dict()) != visible(written)

@@ -1,0 +1,42 @@
+"""When a status is written: a steady look writes nothing, a visible change or the heartbeat does."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from wallbounce_operator.model import AnalysisStatus, Counts, Evidence, Phase, RolloutStatus
+from wallbounce_operator.writes import due, visible
+
+T = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+
+
+def status(**over: object) -> RolloutStatus:
+    base = RolloutStatus(phase=Phase.PROGRESSING, step=2, weight=2, desired_weight=2, message="step 2 (2%) passing; "
+                         "promotion after the dwell, in 300s",
+                         analysis=AnalysisStatus(time=T, verdict="Pass", reason="passing so far", requests=3170.7,
+                                                 error_rate=0.00012, latency_p95=0.97, consensus_confidence=0.901),
+                         evidence=Evidence(since=T, until=T, canary=Counts(served=100)), last_analysis_at=T)
+    return base.model_copy(update=over)
+
+
+def test_a_steady_look_writes_nothing() -> None:
+    written = status().to_dict()
+    later = status(message="step 2 (2%) passing; promotion after the dwell, in 270s", last_analysis_at=T
+                   + dt.timedelta(seconds=30), evidence=Evidence(since=T, until=T, canary=Counts(served=900)),
+                   analysis=AnalysisStatus(time=T + dt.timedelta(seconds=30), verdict="Pass", reason="passing so far",
+                                           requests=3168.2, error_rate=0.00031, latency_p95=0.99,
+                                           consensus_confidence=0.898))
+    assert not due(written, later, last_write=1000.0, now=1030.0)
+    assert visible(written) == visible(later.to_dict())
+
+
+def test_a_visible_change_or_the_heartbeat_writes() -> None:
+    written = status().to_dict()
+    assert due(written, status(phase=Phase.HOLDING), 1000.0, 1030.0)
+    assert due(written, status(weight=10, desired_weight=10), 1000.0, 1030.0)
+    shown = status(analysis=AnalysisStatus(time=T, verdict="Pass", reason="passing so far", requests=3170.7,
+                                           error_rate=0.0021, latency_p95=0.97, consensus_confidence=0.901))
+    assert due(written, shown, 1000.0, 1030.0)  # the ERROR-RATE column changes after rounding
+    assert due(written, status(message="holding at step 2 (2%): 5 canary requests, 20 needed"), 1000.0, 1030.0)
+    assert due(written, status(), 1000.0, 1000.0 + 720.0)  # the heartbeat
+    assert due(None, status(), 1000.0, 1000.0)  # never written by this process
