@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
 
 
@@ -23,7 +25,8 @@ def _operator(args: argparse.Namespace) -> int:
                      query_timeout=args.query_timeout, prometheus=args.prometheus,
                      prometheus_allow=tuple(args.prometheus_allow or ()),
                      allow_query_overrides=args.allow_query_overrides, guard_period=args.guard_period,
-                     heartbeat=args.heartbeat,
+                     heartbeat=args.heartbeat, shards=args.shards, replica_id=args.replica_id,
+                     lease_namespace=args.lease_namespace, lease_duration=args.lease_duration,
                      namespaced=bool(args.namespace))
     namespaces = args.namespace or []
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=memo)
@@ -49,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
     op.add_argument("--guard-period", type=float, default=2.0,
                     help="seconds between guard looks (a hard breach is rolled back within about this long of being "
                          "visible in Prometheus, whatever a rollout's analysis interval)")
+    op.add_argument("--shards", type=int, default=0,
+                    help="partition the rollouts into this many shards held on Leases, so several replicas share "
+                         "them and take over a dead one's (0: one replica acts on every rollout)")
+    op.add_argument("--replica-id", default=os.environ.get("POD_NAME") or socket.gethostname(),
+                    help="this replica's identity in the Leases (default $POD_NAME, else the host name)")
+    op.add_argument("--lease-namespace", default=os.environ.get("POD_NAMESPACE", "default"),
+                    help="the namespace of the shard Leases (default $POD_NAMESPACE)")
+    op.add_argument("--lease-duration", type=float, default=15.0,
+                    help="seconds a shard's Lease lasts without renewal (a dead replica's shards are taken over "
+                         "after about this long)")
     op.add_argument("--heartbeat", type=float, default=720.0,
                     help="seconds between status writes of a rollout whose visible state does not change")
     op.add_argument("--allow-query-overrides", action="store_true",

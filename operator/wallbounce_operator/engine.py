@@ -44,6 +44,7 @@ from .model import (
     parse_time,
 )
 from .routers import MESHES, TrafficRouter
+from .shards import Shards, shard_of
 
 log = logging.getLogger("wallbounce.engine")
 
@@ -146,6 +147,7 @@ class Engine:
     def __init__(self, api: client.ApiClient, *, source: PrometheusSource | None = None, tick: float = 1.0,
                  concurrency: int = 16, policy: Policy | None = None, guard_period: float = 2.0,
                  heartbeat: float = writes.HEARTBEAT) -> None:
+        self.shards: Shards | None = None  # None: one replica, every rollout is ours
         self.guard_period = guard_period
         self.heartbeat = heartbeat
         self.kube = Kube(api)
@@ -247,7 +249,7 @@ class Engine:
         guarded: list[Record] = []
         urgent: list[Record] = []
         for record in self.records.values():
-            if record.in_flight or record.spec is None:
+            if record.in_flight or record.spec is None or not self._ours(record):
                 continue
             if now >= record.next_check:
                 record.next_check = on_grid(now + record.spec.interval * 0.5, record.spec.interval)
@@ -316,6 +318,19 @@ class Engine:
                 jobs.append(self._reconcile(r, obs, analysis=True))
         if jobs:
             await asyncio.gather(*jobs)
+
+    def _ours(self, record: Record) -> bool:
+        return self.shards is None or self.shards.acts_on(*record.key)
+
+    def acquired(self, shard: int) -> None:
+        """A shard taken over (or back): its rollouts are decided from their stored status again, their counters
+        get a fresh baseline, and each is looked at at once."""
+        assert self.shards is not None
+        for record in self.records.values():
+            if shard_of(*record.key, self.shards.count) == shard:
+                record.shadow = record.written = None
+                record.dirty, record.next_check = True, 0.0
+                self.source.forget(*record.key)
 
     def _address(self, spec: RolloutSpec) -> str:
         return spec.prometheus or self.policy.default_prometheus.rstrip("/")
@@ -408,6 +423,8 @@ class Engine:
         new = decision.status
         new.pending_events = (*new.pending_events,
                               *self.kube.outbox_entries(name, decision.events, inputs.now))[-OUTBOX_LIMIT:]
+        if not self._ours(record):
+            return  # the fence: the shard's Lease was not renewed in time, another replica may hold it now
         if writes.due(record.written, new, record.last_write, time.time(), self.heartbeat):
             body = await self.kube.patch_status(namespace, name, new.to_dict(), record.written or {},
                                                 record.body["metadata"].get("resourceVersion"))

@@ -19,6 +19,7 @@ from .engine import Engine, Policy
 from .kube import api_client
 from .model import GROUP, PLURAL, VERSION
 from .routers import MESHES, Mesh
+from .shards import Shards
 
 IO_THREADS = 32  # the blocking Kubernetes and Prometheus clients run in threads
 
@@ -41,6 +42,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
                     concurrency=threads, policy=policy, guard_period=float(memo.get("guard_period", 2.0)),
                     heartbeat=float(memo.get("heartbeat", 720.0)))
     memo.engine = engine
+    if int(memo.get("shards", 0)) > 0:
+        engine.shards = Shards(api_client(4), str(memo.get("lease_namespace")), str(memo.get("replica_id")),
+                               int(memo["shards"]), duration=float(memo.get("lease_duration", 15.0)),
+                               on_acquire=engine.acquired)
+        memo.shards_task = asyncio.create_task(engine.shards.run(), name="wallbounce-shard-leases")
     memo.http = await metrics.serve(int(memo.get("metrics_port", 8080)), engine.health,
                                     host=str(memo.get("metrics_host", "0.0.0.0")))  # noqa: S104
     memo.loop_task = asyncio.create_task(engine.run(), name="wallbounce-analysis-loop")
@@ -48,11 +54,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("loop_task")
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    for name in ("loop_task", "shards_task"):
+        task = memo.get(name)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     http = memo.get("http")
     if http is not None:
         await http.cleanup()
