@@ -322,6 +322,9 @@ class Engine:
     def _ours(self, record: Record) -> bool:
         return self.shards is None or self.shards.acts_on(*record.key)
 
+    def _shard_label(self, record: Record) -> str:
+        return "" if self.shards is None else str(shard_of(*record.key, self.shards.count))
+
     def acquired(self, shard: int) -> None:
         """A shard taken over (or back): its rollouts are decided from their stored status again, their counters
         get a fresh baseline, and each is looked at at once."""
@@ -430,7 +433,7 @@ class Engine:
                                                 record.body["metadata"].get("resourceVersion"))
             self._remember(record, body)
             record.written, record.last_write = dict(body.get("status") or {}), time.time()
-            metrics.STATUS_WRITES.inc()
+            metrics.STATUS_WRITES.labels(self._shard_label(record)).inc()
         record.shadow = new
         for event in decision.events:
             metrics.TRANSITIONS.labels(namespace, name, event.reason).inc()
@@ -488,7 +491,7 @@ class Engine:
             record.written = dict(body.get("status") or {})
             if record.shadow is not None:
                 record.shadow.pending_events = ()
-            metrics.STATUS_WRITES.inc()
+            metrics.STATUS_WRITES.labels(self._shard_label(record)).inc()
         # else: they stay in status.pendingEvents and the next reconcile posts them
 
     def _remember(self, record: Record, body: dict[str, Any]) -> None:

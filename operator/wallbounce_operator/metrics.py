@@ -39,8 +39,8 @@ RECONCILE = Histogram("wallbounce_operator_reconcile_duration_seconds", "Time to
                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
 SHARDS_HELD = Gauge("wallbounce_operator_shards_held", "Shards this replica holds and acts on", registry=REGISTRY)
 STATUS_WRITES = Counter("wallbounce_operator_status_writes_total",
-                        "Status writes (a steady look writes none: only visible changes and heartbeats)",
-                        registry=REGISTRY)
+                        "Status writes by shard (a steady look writes none: only visible changes and heartbeats)",
+                        ["shard"], registry=REGISTRY)
 PROM_QUERIES = Counter("wallbounce_operator_prometheus_queries_total", "PromQL queries sent", registry=REGISTRY)
 PROM_QUERY_ERRORS = Counter("wallbounce_operator_prometheus_query_errors_total", "PromQL queries that failed",
                             registry=REGISTRY)

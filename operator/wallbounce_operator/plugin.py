@@ -25,6 +25,7 @@ from typing import Any
 from kubernetes import client, config, watch
 
 from .model import ACTION_ANNOTATION, GROUP, PLURAL, VERSION, parse_duration, parse_time
+from .shards import SHARD_LABEL, SHARD_PREFIX, SHARDS_LABEL, shard_of
 
 DONE = {"Completed": 0, "Promoted": 0, "RolledBack": 1, "Aborted": 1}
 TIMED_OUT = 2
@@ -78,18 +79,45 @@ def _fmt(value: Any, pattern: str = "{}") -> str:
     return "-" if value is None else pattern.format(value)
 
 
+def shard_owners() -> Any:
+    """``owner(namespace, name)``: the operator replica holding the rollout's shard Lease ("-" without sharding, or
+    when the Leases cannot be read)."""
+    leases: list[Any] = []
+    try:
+        leases = list(client.CoordinationV1Api().list_lease_for_all_namespaces(
+            label_selector=f"{SHARD_LABEL}=shard").items)
+    except client.ApiException:
+        pass
+    holders: dict[int, str] = {}
+    count = 0
+    for lease in leases:
+        labels = lease.metadata.labels or {}
+        count = int(labels.get(SHARDS_LABEL, count) or 0)
+        index = lease.metadata.name.removeprefix(SHARD_PREFIX)
+        if index.isdigit():
+            holders[int(index)] = lease.spec.holder_identity or "-"
+
+    def owner(namespace: str, name: str) -> str:
+        return holders.get(shard_of(namespace, name, count), "-") if count else "-"
+
+    return owner
+
+
 def cmd_list(api: client.CustomObjectsApi, namespace: str, all_namespaces: bool) -> int:
     if all_namespaces:
         listed: Any = api.list_cluster_custom_object(GROUP, VERSION, PLURAL)
     else:
         listed = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
     items = listed["items"]
-    rows: list[tuple[str, ...]] = [("NAMESPACE", "NAME", "PHASE", "STEP", "WEIGHT", "VERDICT", "AGE")]
+    owner = shard_owners()
+    rows: list[tuple[str, ...]] = [("NAMESPACE", "NAME", "PHASE", "STEP", "WEIGHT", "VERDICT", "OWNER", "AGE")]
     for obj in items:
         st = obj.get("status") or {}
         rows.append((obj["metadata"]["namespace"], obj["metadata"]["name"], st.get("phase", "-"),
                      f"{st.get('step', '-')}/{st.get('steps', '-')}", _fmt(st.get("weight"), "{}%"),
-                     (st.get("analysis") or {}).get("verdict", "-"), _age(obj["metadata"].get("creationTimestamp"))))
+                     (st.get("analysis") or {}).get("verdict", "-"),
+                     owner(obj["metadata"]["namespace"], obj["metadata"]["name"]),
+                     _age(obj["metadata"].get("creationTimestamp"))))
     if not all_namespaces:
         rows = [r[1:] for r in rows]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]

@@ -67,7 +67,7 @@ def test_actions_through_kubectl(driver: Driver, operator: Operator, control_pla
     assert done.returncode == 0 and "Phase:       Completed" in done.stdout, done
 
     listing = do("list")
-    assert re.search(r"^act\s+Completed\s+4/4\s+50%", listing, re.M), listing
+    assert re.search(r"^act\s+Completed\s+4/4\s+50%\s+", listing, re.M), listing
     status_text = do("status", "act")
     assert "canary techsapo-canary 50%" in status_text and "stable techsapo-stable 50%" in status_text
     assert "History:" in status_text and "Last action: promote-full" in status_text

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from wallbounce_local.prometheus import Prometheus
 from wallbounce_operator.shards import SHARD_PREFIX, shard_of
 
 from .conftest import Driver, _operators
+from .test_actions import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -65,8 +67,9 @@ def spread(driver: Driver, count: int, phases: list[dict[str, Any]]) -> list[str
     return names
 
 
-def test_every_shard_is_held_and_a_killed_replicas_rollouts_go_on(driver: Driver,
-                                                                  replicas: list[Operator]) -> None:
+def test_every_shard_is_held_and_a_killed_replicas_rollouts_go_on(driver: Driver, replicas: list[Operator],
+                                                                  kubectl: Path,
+                                                                  control_plane: controlplane.ControlPlane) -> None:
     procs.wait_for("every shard held, by every replica", lambda: len(held := holders(driver)) == SHARDS
                    and all(held.values()) and len(set(held.values())) == 3, timeout=60)
     dwell = 5
@@ -90,6 +93,9 @@ def test_every_shard_is_held_and_a_killed_replicas_rollouts_go_on(driver: Driver
     took = time.monotonic() - killed
     assert took <= LEASE + 6, f"taken over after {took:.1f}s"  # the Lease's duration, plus one renewal round
     assert new_owner != owner
+    listing = run_cli(str(kubectl), "wallbounce", "-n", driver.namespace, "list",
+                      kubeconfig=str(control_plane.kubeconfig)).stdout
+    assert re.search(rf"^{victim}\s+.*\s{new_owner}\s", listing, re.M), listing  # who acts on it now
     if breached:
         driver.wait_phase(breached, "RolledBack", timeout=LEASE + 20)
     for name in names:
@@ -115,7 +121,7 @@ def test_a_replica_paused_past_its_lease_acts_on_no_shard_it_lost(driver: Driver
     had = {s for s, h in holders(driver).items() if h == "op-0"}
     assert had
     assert paused.pid is not None
-    writes_before = status_writes(paused.metrics())
+    writes_before = {shard: status_writes(paused.metrics(), shard) for shard in range(SHARDS)}
     os.killpg(paused.pid, signal.SIGSTOP)
     try:
         procs.wait_for("its shards taken over", lambda: not {s for s, h in holders(driver).items()
@@ -125,12 +131,15 @@ def test_a_replica_paused_past_its_lease_acts_on_no_shard_it_lost(driver: Driver
     procs.wait_for("the resumed replica to see what it lost", lambda: all(
         f"stopped acting on shard {shard}" in paused.log.read_text() for shard in had), timeout=30)
     time.sleep(3)
-    # it wrote nothing since it was paused: the fence kept it from acting on what it no longer held
-    assert status_writes(paused.metrics()) == writes_before
+    # it wrote nothing on a shard another replica holds: the fence kept it from acting on what it lost
+    held_by = holders(driver)
+    for shard in had:
+        if held_by[shard] != "op-0":
+            assert status_writes(paused.metrics(), shard) == writes_before[shard], shard
     for name in names:  # and nothing happened twice
         assert [h["reason"] for h in driver.history(name)].count("StepStarted") == 1
 
 
-def status_writes(text: str) -> float:
-    line = next(x for x in text.splitlines() if x.startswith("wallbounce_operator_status_writes_total "))
-    return float(line.split()[1])
+def status_writes(text: str, shard: int) -> float:
+    prefix = f'wallbounce_operator_status_writes_total{{shard="{shard}"}} '
+    return next((float(x.split()[-1]) for x in text.splitlines() if x.startswith(prefix)), 0.0)

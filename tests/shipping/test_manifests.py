@@ -116,9 +116,14 @@ def test_operator_rbac_grants_what_it_needs_and_nothing_more(cluster: Cluster, n
         o["metadata"]["name"] = f"{o['metadata']['name']}-{suffix}"
         if o["kind"] == "ServiceAccount":
             o["metadata"]["namespace"] = namespace
+        if o["kind"] in ("Role", "RoleBinding"):
+            o["metadata"]["namespace"] = namespace  # the operator's own namespace
     binding = next(o for o in objects if o["kind"] == "ClusterRoleBinding")
     binding["roleRef"]["name"] = f"wallbounce-operator-{suffix}"
     binding["subjects"][0].update(name=f"wallbounce-operator-{suffix}", namespace=namespace)
+    leases = next(o for o in objects if o["kind"] == "RoleBinding")
+    leases["roleRef"]["name"] = f"wallbounce-operator-leases-{suffix}"
+    leases["subjects"][0].update(name=f"wallbounce-operator-{suffix}", namespace=namespace)
     base: list[str | Path] = [cluster.kubectl, "--kubeconfig", cluster.kubeconfig]
     run([*base, "apply", "-f", "-"], input_text=yaml.safe_dump_all(objects))
     try:
@@ -141,6 +146,8 @@ def test_operator_rbac_grants_what_it_needs_and_nothing_more(cluster: Cluster, n
             assert can("update", route) and not can("patch", route) and not can("delete", route)
         assert can("create", "events")
         assert can("list", "namespaces", None)
+        assert can("update", "leases.coordination.k8s.io", namespace)  # the shard Leases, in its own namespace
+        assert not can("update", "leases.coordination.k8s.io", "llm")
         forbidden = [("get", "secrets"), ("list", "configmaps"), ("create", "pods"), ("update", CRD_NAME),
                      ("delete", CRD_NAME), ("create", "leases.coordination.k8s.io"), ("create", CRD_NAME),
                      ("delete", "deployments.apps"), ("patch", "events")]
@@ -184,7 +191,9 @@ def test_service_deployments_follow_the_contract(cluster: Cluster) -> None:
     assert operator["spec"]["template"]["spec"]["serviceAccountName"] == "wallbounce-operator"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert "--all-namespaces" in container["args"]
+    assert "--all-namespaces" in container["args"] and "--shards" in container["args"]
+    assert operator["spec"]["replicas"] == 2
+    assert by_kind(objects, "PodDisruptionBudget")[0]["spec"]["maxUnavailable"] == 1
 
 
 def test_routes_start_with_all_traffic_on_stable(cluster: Cluster) -> None:
