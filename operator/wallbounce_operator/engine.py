@@ -45,6 +45,10 @@ from .model import (
 )
 from .routers import MESHES, TrafficRouter
 from .shards import Shards, shard_of
+from .watches import Kind, NamespaceWatches
+
+DEPLOYMENTS = Kind("apps", "v1", "deployments")
+REPLICASETS = Kind("apps", "v1", "replicasets")
 
 log = logging.getLogger("wallbounce.engine")
 
@@ -153,6 +157,10 @@ class Engine:
         self.kube = Kube(api)
         self.source = source or PrometheusSource()
         self.routers = {kind: TrafficRouter(api, mesh) for kind, mesh in MESHES.items()}
+        deliver: dict[Kind, Any] = {DEPLOYMENTS: self.observe_deployment, REPLICASETS: self.observe_replicaset}
+        for kind, mesh in MESHES.items():
+            deliver[Kind(mesh.group, mesh.version, mesh.plural)] = self._route_observer(kind)
+        self.watches = NamespaceWatches(api, deliver)
         self.policy = policy or Policy()
         self.tick_period = tick
         self.records: dict[Key, Record] = {}
@@ -209,11 +217,23 @@ class Engine:
             for d in record.refs.deployments:
                 self.kube.unwant_deployment(d)
             self.routers[record.refs.mesh].routes.unwant(record.refs.route)
+            for kind in self._kinds(record.refs):
+                self.watches.unwant(ns, kind)
         if refs is not None:
             for d in refs.deployments:
                 self.kube.want_deployment(d)
             self.routers[refs.mesh].routes.want(refs.route)
+            for kind in self._kinds(refs):
+                self.watches.want(ns, kind)
         record.refs = refs
+
+    @staticmethod
+    def _kinds(refs: References) -> tuple[Kind, ...]:
+        mesh = MESHES[refs.mesh]
+        return DEPLOYMENTS, REPLICASETS, Kind(mesh.group, mesh.version, mesh.plural)
+
+    def _route_observer(self, kind: str) -> Any:
+        return lambda event_type, body: self.observe_route(kind, event_type, body)
 
     def observe_deployment(self, event_type: str | None, body: dict[str, Any]) -> None:
         self.kube.deployments.observe(event_type, body)
@@ -376,6 +396,8 @@ class Engine:
         now = dt.datetime.now(dt.UTC)
         ages = []
         for record in self.records.values():
+            if not self._ours(record):
+                continue  # another replica's shard: it reports its own
             status = record.shadow or RolloutStatus.from_dict(record.status)
             if status.weight > 0 and status.phase not in (Phase.PROMOTED, Phase.ROLLED_BACK, Phase.ABORTED):
                 last = status.last_analysis_at or status.step_started_at

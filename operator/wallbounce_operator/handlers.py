@@ -1,7 +1,7 @@
-"""Kopf handlers, kept thin: the watches (rollouts, and the canary Deployments and routes they name)
-feed the engine; startup starts the engine's loop and the metrics endpoint; cleanup stops them. No
-finalizers are added (deleting a rollout never blocks) and Kopf stores no state in the objects (no
-drift for Argo CD)."""
+"""Kopf handlers, kept thin: the watch of the rollouts feeds the engine (which watches the Deployments, ReplicaSets
+and routes they name itself, in their namespaces only: ``watches``); startup starts the engine's loop, its
+watches, the shard Leases and the metrics endpoint; cleanup stops them. No finalizers are added (deleting a rollout
+never blocks) and Kopf stores no state in the objects (no drift for Argo CD)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from .analysis.prometheus import PrometheusSource
 from .engine import Engine, Policy
 from .kube import api_client
 from .model import GROUP, PLURAL, VERSION
-from .routers import MESHES, Mesh
 from .shards import Shards
 
 IO_THREADS = 32  # the blocking Kubernetes and Prometheus clients run in threads
@@ -49,6 +48,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         memo.shards_task = asyncio.create_task(engine.shards.run(), name="wallbounce-shard-leases")
     memo.http = await metrics.serve(int(memo.get("metrics_port", 8080)), engine.health,
                                     host=str(memo.get("metrics_host", "0.0.0.0")))  # noqa: S104
+    engine.watches.start(asyncio.get_running_loop())
     memo.loop_task = asyncio.create_task(engine.run(), name="wallbounce-analysis-loop")
 
 
@@ -60,6 +60,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+    engine = memo.get("engine")
+    if engine is not None:
+        engine.watches.stop()
     http = memo.get("http")
     if http is not None:
         await http.cleanup()
@@ -68,23 +71,3 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def on_rollout(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     memo.engine.observe_event(event.get("type"), dict(event["object"]))
-
-
-@kopf.on.event("apps", "v1", "deployments")
-def on_deployment(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.engine.observe_deployment(event.get("type"), dict(event["object"]))
-
-
-@kopf.on.event("apps", "v1", "replicasets")
-def on_replicaset(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    memo.engine.observe_replicaset(event.get("type"), dict(event["object"]))
-
-
-def _watch_routes(kind: str, mesh: Mesh) -> None:
-    @kopf.on.event(mesh.group, mesh.version, mesh.plural, id=f"route-{kind}")
-    def on_route(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-        memo.engine.observe_route(kind, event.get("type"), dict(event["object"]))
-
-
-for _kind, _mesh in MESHES.items():  # a mesh whose CRD is absent is reported once by Kopf and not watched
-    _watch_routes(_kind, _mesh)
