@@ -295,6 +295,7 @@ class Engine:
         jobs += [self._guard(guarded, now)]
         await asyncio.gather(*jobs)
         self._publish_lag()
+        metrics.WATCHES.set(len(self.watches))
         metrics.count_phases([r.status for r in self.records.values()])
 
     async def _targets(self, records: list[Record]) -> list[Target]:

@@ -37,6 +37,8 @@ TRANSITIONS = Counter("wallbounce_operator_transitions_total", "Rollout events b
                       ["namespace", "rollout", "reason"], registry=REGISTRY)
 RECONCILE = Histogram("wallbounce_operator_reconcile_duration_seconds", "Time to reconcile one rollout",
                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
+WATCHES = Gauge("wallbounce_operator_watches", "Watches of Deployments, ReplicaSets and routes (per namespace and kind "
+                "that rollouts read)", registry=REGISTRY)
 SHARDS_HELD = Gauge("wallbounce_operator_shards_held", "Shards this replica holds and acts on", registry=REGISTRY)
 STATUS_WRITES = Counter("wallbounce_operator_status_writes_total",
                         "Status writes by shard (a steady look writes none: only visible changes and heartbeats)",

@@ -67,3 +67,20 @@ def test_steady_ticks_read_the_canary_and_route_from_watches(kube: Any, driver: 
                        lambda s: s.get("canaryRevision") != first["canaryRevision"], timeout=20)
     assert "RevisionChanged" in driver.wait_reason("steady", "RevisionChanged")
     assert requests_served(kube, "GET", "deployments") - gets["deployments"] == 0
+
+
+def watches(text: str) -> float:
+    return float(next(x.split()[1] for x in text.splitlines() if x.startswith("wallbounce_operator_watches ")))
+
+
+def test_objects_are_watched_only_in_namespaces_with_rollouts(driver: Driver, operator: Operator) -> None:
+    from wallbounce_local.procs import wait_for
+
+    assert wait_for("the first tick", lambda: "wallbounce_operator_watches " in operator.metrics(), timeout=20)
+    assert watches(operator.metrics()) == 0  # nothing watched before a rollout names anything
+    driver.healthy()
+    driver.apply("watched", phases=[{"weight": 1, "duration": "1h", "minRequests": 20}])
+    driver.wait_weight(1)
+    assert watches(operator.metrics()) == 3  # Deployments, ReplicaSets, HTTPRoutes of this namespace
+    driver.delete("watched")
+    wait_for("the watches stopped with the last rollout", lambda: watches(operator.metrics()) == 0, timeout=20)
