@@ -46,6 +46,7 @@ from .middleware import (
 from .providers import build_clients
 from .providers.base import ErrorKind, ProviderClient
 from .providers.router import ProviderPool
+from .selection import CallPlan, estimate_tokens
 from .sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from .similarity import SimilarIndex
 from .upstream import ProviderResultCache
@@ -195,11 +196,10 @@ async def _serving(request: web.Request) -> AsyncIterator[AnswerRequest]:
 
 
 def _token_estimate(prompt: str, task_type: str, mode: str, depth: int, settings: Settings) -> int:
-    """Provider tokens a request may use: every selected provider reads the prompt and writes an answer."""
+    """Provider tokens a request may use: every call each selected provider may make (``selection.CallPlan``)."""
     providers = len(set(settings.selection.get(task_type, ()))) or 2
-    calls = math.ceil((depth + 1) / 2) if mode == "sequential" else 1
-    prompt_tokens = max(len(prompt) // 4, len(prompt.encode()) // 3) + 1
-    return providers * calls * (prompt_tokens + settings.expected_output_tokens)
+    plan = CallPlan.of(settings, task_type, mode, depth)
+    return providers * plan.tokens(estimate_tokens(prompt), settings.expected_output_tokens)
 
 
 def _dumps(value: Any) -> str:
