@@ -56,7 +56,7 @@ _STYLES = {  # each vendor words its default answer its own way, as different mo
 
 
 def default_answer(prompt: str, script: VendorScript, vendor: str = "openai") -> str:
-    topic = " ".join(prompt.split())[:300]
+    topic = " ".join(prompt[:600].split())[:300]
     text = _STYLES.get(vendor, _STYLES["openai"]).format(topic=topic) + f"\nFINAL: {script.final}"
     if "VERDICT" in prompt:
         text = f"VERDICT: {script.verdict or 'agree'}\n{text}"
@@ -136,7 +136,9 @@ class Player:
         finals = _FINAL.findall(text)
         body = _VERDICT.sub("", _FINAL.sub("", text)).strip()
         final = finals[-1].strip() if finals else script.final
-        return {"question": question, "answer": body, "final": _legacy_final(final), "key_claims": [final]}
+        # a model restates the question in one sentence, never a long prompt whole
+        return {"question": " ".join(question[:600].split())[:300], "answer": body, "final": _legacy_final(final),
+                "key_claims": [final]}
 
     def _position(self, case: Case | None, final_text: str) -> str:
         if case is not None:

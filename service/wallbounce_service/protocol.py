@@ -290,7 +290,7 @@ def final_payload(answer: StructuredAnswer) -> dict[str, Any]:
 def shuffled_items(entries: list[tuple[int, bool, dict[str, Any]]], seed_text: str) -> list[Item]:
     """The entries in a deterministic order seeded by ``seed_text`` (no position bias), under ids R1, R2, …"""
     order = list(entries)
-    seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "big")
+    seed = int.from_bytes(hashlib.sha256(window(seed_text).encode()).digest()[:8], "big")
     random.Random(seed).shuffle(order)
     return [Item(f"R{n}", target, probe, payload) for n, (target, probe, payload) in enumerate(order, start=1)]
 
