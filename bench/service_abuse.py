@@ -111,7 +111,7 @@ def _ready(url: str) -> bool:
 
     try:
         with urllib.request.urlopen(url + "/readyz", timeout=2) as resp:  # noqa: S310 - loopback URL we built
-            return resp.status == 200
+            return bool(resp.status == 200)
     except OSError:
         return False
 
