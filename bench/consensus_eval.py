@@ -31,13 +31,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import cast
 
 from wallbounce_sim import VENDORS, Simulator
 
 from wallbounce_service import calibration as cal_mod
 from wallbounce_service.analyzer import Analyzer
-from wallbounce_service.config import Settings
+from wallbounce_service.config import RetrySettings, Settings
 from wallbounce_service.consensus import topicality
+from wallbounce_service.consensus_config import ConsensusSettings, CrossExamination
 from wallbounce_service.evalset import TASK_PROVIDERS, Case, load_cases
 from wallbounce_service.metrics import Metrics
 from wallbounce_service.protocol import parse_answer
@@ -73,9 +75,10 @@ class Run:
 
 
 def settings_for(mode: str) -> Settings:
-    policy = "auto" if mode == "sequential" else mode
-    return Settings(consensus={"cross_examination": dict.fromkeys(("basic", "premium", "critical"), policy)},
-                    retry={"attempts": 1})
+    policy: CrossExamination = "auto" if mode == "sequential" else cast(CrossExamination, mode)
+    return Settings(consensus=ConsensusSettings(cross_examination=dict.fromkeys(("basic", "premium", "critical"),
+                                                                                policy)),
+                    retry=RetrySettings(attempts=1))
 
 
 async def play(
@@ -180,7 +183,8 @@ def target(label: str) -> float:
 # --- fitting ---------------------------------------------------------------------------------------------------------
 
 def fit_drift(cases: Sequence[Case]) -> tuple[float, float]:
-    on, off = [], []
+    on: list[float] = []
+    off: list[float] = []
     for case in cases:
         for answer in case.answers.values():
             t = topicality(case.question, parse_answer("", answer.structured(case.question)))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import re
 import statistics
@@ -110,7 +111,7 @@ def _ready(url: str) -> bool:
 
     try:
         with urllib.request.urlopen(url + "/readyz", timeout=2) as resp:  # noqa: S310 - loopback URL we built
-            return resp.status == 200
+            return bool(resp.status == 200)
     except OSError:
         return False
 
@@ -164,11 +165,14 @@ ADVERSARIAL = {
 }
 
 
-def probe_healthz(port: int, stop: threading.Event, latencies: list[float]) -> None:
-    """/healthz every 5 ms from a thread of its own (blocking client), so this process's event loop is not timed."""
+def probe_healthz(port: int, stop: Any, out: Any) -> None:
+    """/healthz every 5 ms (blocking client) until ``stop`` is set, in a process of its own: neither this process's
+    event loop nor the simulator thread's hold on its GIL is timed. Sends "ready", then the latencies."""
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    latencies: list[float] = []
+    out.send("ready")
     while not stop.is_set():
         t0 = time.perf_counter()
         conn.request("GET", "/healthz")
@@ -176,24 +180,28 @@ def probe_healthz(port: int, stop: threading.Event, latencies: list[float]) -> N
         latencies.append(time.perf_counter() - t0)
         time.sleep(0.005)
     conn.close()
+    out.send(latencies)
 
 
 async def healthz_p99(url: str, bodies: list[bytes]) -> tuple[float, float, Counter[int], int]:
     async with aiohttp.ClientSession() as session:  # a warm service: SDK clients and connections set up
         for n in range(3):
             await generate(session, url, {"prompt": f"Warm-up {n}: is the service up?", "task_type": "critical"})
-    latencies: list[float] = []
-    stop = threading.Event()
-    prober = threading.Thread(target=probe_healthz, args=(int(url.rsplit(":", 1)[1]), stop, latencies))
+    ctx = multiprocessing.get_context("spawn")
+    stop = ctx.Event()
+    receive, send = ctx.Pipe(duplex=False)
+    prober = ctx.Process(target=probe_healthz, args=(int(url.rsplit(":", 1)[1]), stop, send))
     prober.start()
     try:
+        assert await asyncio.to_thread(receive.recv) == "ready"
         await asyncio.sleep(0.3)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
             statuses = Counter(await asyncio.gather(*(generate(session, url, raw=b) for b in bodies)))
         await asyncio.sleep(0.2)
     finally:
         stop.set()
-        prober.join()
+    latencies: list[float] = await asyncio.to_thread(receive.recv)
+    prober.join()
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return p99 * 1000, max(ordered) * 1000, statuses, len(ordered)

@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import hashlib
+import json
 import os
 import pstats
 import random
@@ -35,11 +38,13 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psutil
+import yaml
 
 from wallbounce_local.procs import Process, free_port
 from wallbounce_service import consensus, protocol
@@ -131,28 +136,18 @@ async def sustained(session: aiohttp.ClientSession, gen: str, concurrency: int, 
     return done / took if failures == 0 else 0.0
 
 
-async def run(args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="wallbounce-bench-"))
-    profile = workdir / "service.prof"
-    profile_args = ["-m", "cProfile", "-o", str(profile)] if args.profile else []
+@contextlib.contextmanager
+def processes(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[Process, Process, str]]:
+    """The simulators and the service (keys and limits on, caches off) as processes; yields them and the service's
+    generate URL once both are ready."""
     sim_port, port = free_port(), free_port()
     sim_url, url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{port}"
-    script = '{"openai": {"latency_s": %s}, "gemini": {"latency_s": %s}, "anthropic": {"latency_s": %s}}' % (
-        (args.delay,) * 3
-    )
+    script = json.dumps({vendor: {"latency_s": args.delay} for vendor in ("openai", "gemini", "anthropic")})
     base_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_"))
     }
-    sim = Process(
-        "simulator",
-        [sys.executable, "-m", "wallbounce_sim", "--port", str(sim_port), "--script", script],
-        workdir / "sim.log",
-        env=base_env,
-    ).start()
-    import hashlib
-
-    import yaml
-
+    sim = Process("simulator", [sys.executable, "-m", "wallbounce_sim", "--port", str(sim_port), "--script", script],
+                  workdir / "sim.log", env=base_env).start()
     keys = workdir / "keys.yaml"
     keys.write_text(yaml.safe_dump({"tenants": {"bench": TENANT_LIMITS}, "keys": [
         {"id": "bench", "tenant": "bench", "sha256": hashlib.sha256(API_KEY.encode()).hexdigest()}]}))
@@ -167,61 +162,66 @@ async def run(args: argparse.Namespace) -> None:
         "WALLBOUNCE_CONSENSUS__CROSS_EXAMINATION__CRITICAL": args.cross_examination,
         "WALLBOUNCE_LOG_LEVEL": "WARNING",
     }
+    profile = ["-m", "cProfile", "-o", str(workdir / "service.prof")] if args.profile else []
     service = Process(
         "service",
-        [sys.executable, *profile_args, "-m", "wallbounce_service.cli", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, *profile, "-m", "wallbounce_service.cli", "--host", "127.0.0.1", "--port", str(port)],
         workdir / "service.log",
         env=env,
     ).start()
     try:
         sim.wait_until(lambda: ready(f"{sim_url}/_sim/stats"), 30, "serving /_sim/stats")
         service.wait_until(lambda: ready(f"{url}/readyz"), 30, "ready (/readyz)")
-        connector = aiohttp.TCPConnector(limit=max(args.concurrency) * 2)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            gen = f"{url}/api/v1/generate"
-            for i in range(20):  # warm up
-                await one(session, gen, i)
-            totals, over_delay, over_slowest, rounds = [], [], [], []
-            for i in range(args.requests):
-                elapsed, slowest, status, n_rounds = await one(session, gen, 1000 + i)
-                if status != 200:
-                    raise RuntimeError(f"request failed with {status}")
-                totals.append(elapsed)
-                rounds.append(n_rounds)
-                over_delay.append(elapsed - args.delay * n_rounds)
-                over_slowest.append(elapsed - slowest)
-            print(
-                f"simulated provider delay: {args.delay * 1000:.0f} ms; {args.requests} sequential critical requests "
-                f"(3 providers each; cross-examination {args.cross_examination}: "
-                f"{statistics.fmean(rounds):.2f} rounds per request)"
-            )
-            for label, values in (
-                ("(a) added over the simulators' delay", over_delay),
-                ("(b) added over the slowest provider call", over_slowest),
-            ):
-                print(
-                    f"  {label}: p50 {percentile(values, 50) * 1000:.2f} ms, p95 {percentile(values, 95) * 1000:.2f} ms"
-                    f", p99 {percentile(values, 99) * 1000:.2f} ms"
-                )
-            print(f"  end-to-end: p50 {statistics.median(totals) * 1000:.1f} ms")
-
-            assert service.pid is not None and sim.pid is not None
-            rates = []
-            for concurrency in args.concurrency:
-                rates.append(await sustained(session, gen, concurrency, args.seconds, service.pid, sim.pid))
-            print(f"highest sustained rate: {max(rates):.0f} requests/s")
-        assert service.pid is not None
-        rss, peak = rss_kib(service.pid)
-        print(f"service RSS: {rss / 1024:.1f} MiB now, {peak / 1024:.1f} MiB peak")
+        yield sim, service, f"{url}/api/v1/generate"
     finally:
         service.stop()
         sim.stop()
 
-    if args.profile and profile.exists():
-        stats = pstats.Stats(str(profile))
-        print("profile of the service process (cProfile, top 15 by own time):")
-        stats.sort_stats("tottime").print_stats(15)
 
+async def added_latency(session: aiohttp.ClientSession, gen: str, args: argparse.Namespace) -> None:
+    """Figure 1: ``args.requests`` sequential requests after a warm-up; prints the added latency."""
+    for i in range(20):  # warm up
+        await one(session, gen, i)
+    totals, over_delay, over_slowest, rounds = [], [], [], []
+    for i in range(args.requests):
+        elapsed, slowest, status, n_rounds = await one(session, gen, 1000 + i)
+        if status != 200:
+            raise RuntimeError(f"request failed with {status}")
+        totals.append(elapsed)
+        rounds.append(n_rounds)
+        over_delay.append(elapsed - args.delay * n_rounds)
+        over_slowest.append(elapsed - slowest)
+    print(
+        f"simulated provider delay: {args.delay * 1000:.0f} ms; {args.requests} sequential critical requests "
+        f"(3 providers each; cross-examination {args.cross_examination}: "
+        f"{statistics.fmean(rounds):.2f} rounds per request)"
+    )
+    for label, values in (
+        ("(a) added over the simulators' delay", over_delay),
+        ("(b) added over the slowest provider call", over_slowest),
+    ):
+        print(
+            f"  {label}: p50 {percentile(values, 50) * 1000:.2f} ms, p95 {percentile(values, 95) * 1000:.2f} ms"
+            f", p99 {percentile(values, 99) * 1000:.2f} ms"
+        )
+    print(f"  end-to-end: p50 {statistics.median(totals) * 1000:.1f} ms")
+
+
+async def run(args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="wallbounce-bench-"))
+    with processes(args, workdir) as (sim, service, gen):
+        connector = aiohttp.TCPConnector(limit=max(args.concurrency) * 2)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            await added_latency(session, gen, args)
+            assert service.pid is not None and sim.pid is not None
+            rates = [await sustained(session, gen, c, args.seconds, service.pid, sim.pid) for c in args.concurrency]
+            print(f"highest sustained rate: {max(rates):.0f} requests/s")
+        rss, peak = rss_kib(service.pid)
+        print(f"service RSS: {rss / 1024:.1f} MiB now, {peak / 1024:.1f} MiB peak")
+    profile = workdir / "service.prof"
+    if args.profile and profile.exists():
+        print("profile of the service process (cProfile, top 15 by own time):")
+        pstats.Stats(str(profile)).sort_stats("tottime").print_stats(15)
     print_consensus_time()
     print(f"logs: {workdir}")
 
@@ -239,7 +239,7 @@ def print_consensus_time() -> None:
     records = []
     for k in range(3):
         items = (*(protocol.Item(f"R{j}", j, False) for j in range(3)), protocol.Item("R3", k, True))
-        verdicts = ("agree", "agree", "disagree", "disagree")  # R3 is the probe negating the reviewer's own final
+        verdicts: tuple[protocol.Verdict, ...] = ("agree", "agree", "disagree", "disagree")  # R3: the probe
         reviews = tuple(protocol.Review(f"R{j}", v) for j, v in enumerate(verdicts))
         records.append(consensus.ReviewRecord(k, items, protocol.ReviewOutput(reviews, finals[k]), True))
     settings = ConsensusSettings()

@@ -2,7 +2,9 @@
 
 The round is recognised from the JSON schema the request carries (its top-level properties, the same for every
 vendor): ``answer`` + ``final`` → an answer; ``reviews`` + ``revised_final`` → a cross-examination; ``reviews`` +
-``answer`` → a sequential review. A request without a schema gets plain text (the legacy ``FINAL:`` line).
+``answer`` → a sequential review; ``restated_final`` → a restatement of the vendor's own final (a case answer's
+``typed`` form when the question admits one, else the final unchanged — whatever the reviewer behaviour, since no
+other answer is shown). A request without a schema gets plain text (the legacy ``FINAL:`` line).
 
 With evaluation cases loaded (``Player.load``), a question that is a case's question is answered from the case: the
 vendor's scripted answer, and reviews judged by the case's positions according to the vendor's ``reviewer``
@@ -25,7 +27,7 @@ from wallbounce_service.evalset import Case, question_key
 
 from .scripts import VendorScript
 
-ANSWER, CROSS, REVIEW = "answer", "cross-examination", "review"
+ANSWER, CROSS, REVIEW, RESTATE = "answer", "cross-examination", "review", "restatement"
 PROBE_PREFIXES = ("It is not true that: ", "次の答えは誤りである：")
 _FINAL = re.compile(r"^\s*FINAL\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 _VERDICT = re.compile(r"^\s*VERDICT\s*:\s*(\w+).*$", re.IGNORECASE | re.MULTILINE)
@@ -36,6 +38,8 @@ def round_of(properties: Collection[str] | None) -> str | None:
     """Which round a request's schema belongs to (None: no structured output asked)."""
     if not properties:
         return None
+    if "restated_final" in properties:
+        return RESTATE
     if "reviews" in properties:
         return CROSS if "revised_final" in properties else REVIEW
     return ANSWER if "answer" in properties and "final" in properties else None
@@ -52,7 +56,7 @@ _STYLES = {  # each vendor words its default answer its own way, as different mo
 
 
 def default_answer(prompt: str, script: VendorScript, vendor: str = "openai") -> str:
-    topic = " ".join(prompt.split())[:300]
+    topic = " ".join(prompt[:600].split())[:300]
     text = _STYLES.get(vendor, _STYLES["openai"]).format(topic=topic) + f"\nFINAL: {script.final}"
     if "VERDICT" in prompt:
         text = f"VERDICT: {script.verdict or 'agree'}\n{text}"
@@ -107,6 +111,9 @@ class Player:
         own = self._own(vendor, script, case, question)
         if kind == ANSWER:
             return own
+        if kind == RESTATE:  # its own final only: every reviewer behaviour restates it the same way
+            typed = case.answers[vendor].restated() if case is not None and vendor in case.answers else own["final"]
+            return {"restated_final": typed}
         try:
             items = json.loads(_section(user, "answers") or "[]")
         except json.JSONDecodeError:
@@ -129,7 +136,9 @@ class Player:
         finals = _FINAL.findall(text)
         body = _VERDICT.sub("", _FINAL.sub("", text)).strip()
         final = finals[-1].strip() if finals else script.final
-        return {"question": question, "answer": body, "final": _legacy_final(final), "key_claims": [final]}
+        # a model restates the question in one sentence, never a long prompt whole
+        return {"question": " ".join(question[:600].split())[:300], "answer": body, "final": _legacy_final(final),
+                "key_claims": [final]}
 
     def _position(self, case: Case | None, final_text: str) -> str:
         if case is not None:

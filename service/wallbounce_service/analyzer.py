@@ -6,7 +6,8 @@ It only orchestrates (no caching: the request core's caches wrap it). The rounds
 - **parallel**: every selected provider answers at once (round 1); a provider that fails after the pool's retries
   is replaced by the next one in the fallback order. Then, per the task type's ``consensus.cross_examination``
   policy — ``always``, or ``auto`` when some pair of canonical finals cannot be compared by type — every answering
-  provider cross-examines all the final answers (round 2, in parallel).
+  provider cross-examines all the final answers (round 2, in parallel), and, at the same time, every provider whose
+  final is free text restates its own final in the type the question admits (yes/no, a number, an option).
 - **sequential** (bounce): round 1 proposes; each later round gives the next provider the question and the other
   providers' latest answers, asks for a verdict on each and its own answer. It never stops before every selected
   provider (or its stand-in) has answered — ``critical`` always hears all three — and then stops as soon as the
@@ -23,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,19 +115,22 @@ class Analyzer:
         answers = self._require_two(steps, answers)
         votes = [self._vote(steps[i]) for i in answers]
         policy = self.settings.consensus.cross_examination.get(task_type, "auto")
+        records: list[engine.ReviewRecord] = []
+        if policy == "always" or (policy == "auto" and self._undecided(votes)):
+            cross = self._cross_examine(prompt, votes, steps, emit)
+            records, votes = await asyncio.gather(cross, self._restate(prompt, votes, steps, emit))
+        result = engine.build(prompt, votes, self.settings.consensus, records)
+        rounds = max(s.round for s in steps)
+        return self._analysis(result, steps, answers, rounds, degraded)
+
+    def _undecided(self, votes: list[engine.Vote]) -> bool:
+        """Some pair of canonical finals cannot be compared by type."""
         c = self.settings.consensus
-        undecided = any(
-            compare(a.answer.final, b.answer.final, c.number_rel_tolerance, c.number_abs_tolerance) is None
+        return any(
+            compare(a.final, b.final, c.number_rel_tolerance, c.number_abs_tolerance) is None
             for n, a in enumerate(votes)
             for b in votes[n + 1 :]
         )
-        records: list[engine.ReviewRecord] = []
-        if policy == "always" or (policy == "auto" and undecided):
-            await emit("thinking", {"stage": "cross-examination", "providers": [v.provider for v in votes]})
-            records = await self._cross_examine(prompt, votes, steps, emit)
-        result = engine.build(prompt, votes, self.settings.consensus, records)
-        rounds = 2 if any(s.role == "review" for s in steps) else 1
-        return self._analysis(result, steps, answers, rounds, degraded)
 
     async def _answer_round(self, prompt: str, selection: Selection, emit: Emit) -> tuple[list[Step], bool]:
         fallbacks = list(selection.fallbacks)
@@ -170,6 +173,7 @@ class Analyzer:
     async def _cross_examine(
         self, prompt: str, votes: list[engine.Vote], steps: list[Step], emit: Emit
     ) -> list[engine.ReviewRecord]:
+        await emit("thinking", {"stage": "cross-examination", "providers": [v.provider for v in votes]})
         lang = protocol.language(prompt)
         shown = [(j, False, protocol.final_payload(v.answer)) for j, v in enumerate(votes)]
 
@@ -194,6 +198,36 @@ class Analyzer:
         finally:
             await _cancel(set(tasks))
         return sorted(records, key=lambda r: r.reviewer)
+
+    async def _restate(
+        self, prompt: str, votes: list[engine.Vote], steps: list[Step], emit: Emit
+    ) -> list[engine.Vote]:
+        """Round 2 beside the cross-examination: each provider whose final is free text restates its own final in
+        the type the question admits; a typed restatement is what the typed comparison reads from then on."""
+        free = [k for k, v in enumerate(votes) if v.answer.final.kind == "claim"]
+        if not free:
+            return votes
+        await emit("thinking", {"stage": "restatement", "providers": [votes[k].provider for k in free]})
+
+        async def restate(k: int) -> tuple[int, ProviderResult]:
+            text = protocol.restatement_prompt(prompt, votes[k].answer)
+            return k, await self._ask(votes[k].provider, protocol.RESTATEMENT_SYSTEM, text, protocol.RESTATEMENT)
+
+        tasks = [asyncio.create_task(restate(k)) for k in free]
+        restated = list(votes)
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                k, result = await next_done
+                final = protocol.parse_restatement(result.data) if isinstance(result, ProviderAnswer) else None
+                typed = final if final is not None and final.typed else None
+                shown = dataclasses.replace(votes[k].answer, final=typed) if typed is not None else None
+                steps.append(Step(2, result, role="restatement", answer=shown))
+                await emit("provider_response", _step_event(steps[-1]))
+                if typed is not None:
+                    restated[k] = dataclasses.replace(votes[k], restated=typed)
+        finally:
+            await _cancel(set(tasks))
+        return restated
 
     # --- sequential ----------------------------------------------------------------------------------------------
 
@@ -423,8 +457,4 @@ def votes_for_response(analysis: Analysis) -> list[dict[str, Any]]:
     return votes
 
 
-def elapsed_ms(start: float) -> float:
-    return round((time.monotonic() - start) * 1000, 2)
-
-
-__all__ = ["Analysis", "Analyzer", "ErrorKind", "NotEnoughAnswers", "elapsed_ms", "votes_for_response"]
+__all__ = ["Analysis", "Analyzer", "ErrorKind", "NotEnoughAnswers", "votes_for_response"]

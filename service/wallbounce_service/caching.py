@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import json
 
-from .cache import Backend, digest
+from .cache import Backend, digest, digest_off_loop
 from .config import Settings
 from .consult import Consultant, Consultation, Question
 from .metrics import Metrics
-from .similarity import SimilarIndex
+from .similarity import MAX_CHARS, SimilarIndex
 
 
 class AnswerStore:
@@ -30,18 +30,18 @@ class AnswerStore:
         self.metrics = metrics
 
     @staticmethod
-    def key(question: Question) -> str:
-        return f"{question.tenant}:exact:{digest(question.owner, question.scope, question.prompt)}"
+    async def key(question: Question) -> str:
+        return f"{question.tenant}:exact:{await digest_off_loop(question.owner, question.scope, question.prompt)}"
 
     async def get(self, key: str) -> Consultation | None:
         raw = await self.backend.get(key)
         return None if raw is None else Consultation.from_json(json.loads(raw))
 
-    async def put(self, question: Question, result: Consultation) -> None:
+    async def put(self, key: str, question: Question, result: Consultation) -> None:
         if result.confidence < self.settings.min_confidence.get(question.task_type, 0.7):
             return
         raw = json.dumps(result.to_json(), ensure_ascii=False).encode()
-        await self.backend.set(self.key(question), raw, self.settings.cache.ttl_s)
+        await self.backend.set(key, raw, self.settings.cache.ttl_s)
 
 
 class ExactCache:
@@ -52,13 +52,14 @@ class ExactCache:
     async def consult(self, question: Question) -> Consultation:
         if not question.cacheable:
             return await self.inner.consult(question)
-        hit = await self.store.get(self.store.key(question))
+        key = await self.store.key(question)
+        hit = await self.store.get(key)
         self.store.metrics.cache("exact", hit is not None)
         if hit is not None:
             return hit
         result = await self.inner.consult(question)
         if not result.cached:
-            await self.store.put(question, result)
+            await self.store.put(key, question, result)
         return result
 
 
@@ -78,7 +79,8 @@ class SimilarCache:
         if hit is not None:
             return hit
         result = await self.inner.consult(question)
-        self.index.add(space, question.prompt, self.store.key(question))
+        if len(question.prompt) <= MAX_CHARS:  # the index holds short questions only
+            self.index.add(space, question.prompt, await self.store.key(question))
         return result
 
 

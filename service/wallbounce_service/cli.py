@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
-    except (ValidationError, ValueError, OSError) as exc:
+    except (ValidationError, ValueError, TypeError, OSError) as exc:
         configure_logging("text")
         logging.getLogger("wallbounce").error("invalid configuration: %s", exc)
         return 2

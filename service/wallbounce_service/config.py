@@ -12,12 +12,12 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    YamlConfigSettingsSource,
 )
 
 from .consensus_config import ConsensusSettings
@@ -27,6 +27,9 @@ TaskType = Literal["basic", "premium", "critical"]
 PROVIDER_NAMES: tuple[ProviderName, ...] = ("openai", "gemini", "anthropic")
 TASK_TYPES: tuple[TaskType, ...] = ("basic", "premium", "critical")
 _DEFAULT_FALLBACK: tuple[ProviderName, ...] = ("gemini", "anthropic", "openai")
+
+#: the environment variable naming the YAML configuration file
+CONFIG_FILE_VARIABLE = "WALLBOUNCE_CONFIG_FILE"
 
 #: Version of the built-in price table below (list prices per million tokens, checked 2026-11).
 PRICE_TABLE_VERSION = "2026-11-24"
@@ -192,7 +195,6 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
-    config_file: Path | None = None
 
     providers: dict[str, ProviderSettings] = Field(default_factory=_default_providers)
     prices: dict[str, Price] = Field(default_factory=_default_prices)
@@ -258,29 +260,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _YamlSource(settings_cls)
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """Reads the YAML file named by ``WALLBOUNCE_CONFIG_FILE`` (absent variable: nothing)."""
-
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        path = os.environ.get("WALLBOUNCE_CONFIG_FILE")
-        self._data: dict[str, Any] = load_yaml(Path(path)) if path else {}
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    """The YAML configuration file as a mapping; a missing or malformed file is an error, never ignored."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: the configuration file must hold a mapping")
-    return data
+        """Constructor arguments, then the environment, then the YAML file named by ``WALLBOUNCE_CONFIG_FILE``
+        (pydantic-settings' own YAML source); a named file that does not exist is an error, never ignored."""
+        path = os.environ.get(CONFIG_FILE_VARIABLE)
+        if not path:
+            return init_settings, env_settings
+        if not Path(path).is_file():
+            raise ValueError(f"{CONFIG_FILE_VARIABLE}={path}: no such file")
+        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=path)

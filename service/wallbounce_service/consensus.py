@@ -4,7 +4,8 @@ The formula (README, "Consensus"): for answers i with provider weights W_i (e_i 
 merely copies one it reviewed), every pair gets an agreement s_ij in [0, 1] from the first source that decides it:
 
 1. **typed comparison** of the canonical finals (``finals.compare``: booleans, numbers within tolerance with their
-   units, options, identical claim keys) — 1 or 0;
+   units, options, identical claim keys) — 1 or 0; a free-text final that its own provider restated in a type
+   (the restatement round) is compared as restated;
 2. the **trusted reviewers' direct verdicts** on each other (agree 1, partial ``partial_score``, disagree 0; the
    lowest counts: a sycophant's agree never outvotes a dissent);
 3. a **trusted third reviewer** that judged both (agree+agree 1, agree+disagree 0, a partial 0.5);
@@ -30,23 +31,30 @@ from dataclasses import dataclass, field
 from .calibration import Calibration
 from .calibration import load as load_calibration
 from .consensus_config import ConsensusSettings
-from .finals import compare, normalise_label
-from .lexical import containment, cosine, ngrams, relevance_of, trigram_set
+from .finals import Final, compare, normalise_label
+from .lexical import containment, cosine, relevance_of, trigram_set
 from .protocol import Item, ReviewOutput, StructuredAnswer
 
-__all__ = ["Consensus", "ReviewRecord", "Vote", "build", "is_copy", "ngrams", "topicality"]
+__all__ = ["Consensus", "ReviewRecord", "Vote", "build", "is_copy", "topicality"]
 
 VERDICT_SCORE = {"agree": 1.0, "partial": 0.5, "disagree": 0.0}
 
 
 @dataclass(frozen=True)
 class Vote:
-    """One provider's (latest) answer."""
+    """One provider's (latest) answer; ``restated``: its free-text final restated by itself in a type (the
+    restatement round), which the typed comparison uses instead."""
 
     provider: str
     answer: StructuredAnswer
     weight: float = 1.0
     independent: bool = True  # False: a copy of an answer it reviewed
+    restated: Final | None = None
+
+    @property
+    def final(self) -> Final:
+        """The final the typed comparison reads."""
+        return self.restated if self.restated is not None else self.answer.final
 
 
 @dataclass(frozen=True)
@@ -98,12 +106,13 @@ def topicality(
 ) -> float:
     """How much an answer is about the question: the larger of the share of its restated question found in the
     prompt (a model that answers another question restates that other question) and the share of the question's
-    wording its text covers (answer, final and key claims together). Stops at the first that reaches ``enough``."""
+    wording its text covers (answer, final and key claims together). Stops at the first that reaches ``enough``.
+    A long prompt is read at its two ends only (``lexical.window``)."""
     grams = trigram_set(prompt) if prompt_grams is None else prompt_grams
     restated = containment(answer.restated, grams) if answer.restated else 0.0
     if restated >= enough:
         return restated
-    covered = relevance_of(prompt, " ".join([answer.answer, answer.final.text, *answer.key_claims]), grams)
+    covered = relevance_of(grams, " ".join([answer.final.text, *answer.key_claims, answer.answer]))
     return max(covered, restated)
 
 
@@ -122,7 +131,7 @@ def _typed_matrix(votes: Sequence[Vote], settings: ConsensusSettings) -> list[li
     m: list[list[float | None]] = [[1.0 if i == j else None for j in range(n)] for i in range(n)]
     for i in range(n):
         for j in range(i + 1, n):
-            m[i][j] = m[j][i] = compare(votes[i].answer.final, votes[j].answer.final, rel, abs_tol)
+            m[i][j] = m[j][i] = compare(votes[i].final, votes[j].final, rel, abs_tol)
     return m
 
 
@@ -246,6 +255,32 @@ def _clusters(n: int, grid: list[list[PairEvidence]]) -> list[list[int]]:
     return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
 
 
+@dataclass(frozen=True)
+class _Weights:
+    """The provider weights W_i (``nominal``) and e_i (``effective``: 0 for a copy) of the votes."""
+
+    nominal: list[float]
+    effective: list[float]
+
+    @staticmethod
+    def of(votes: Sequence[Vote]) -> _Weights:
+        nominal = [max(v.weight, 0.0) for v in votes]
+        return _Weights(nominal, [w if v.independent else 0.0 for w, v in zip(nominal, votes, strict=True)])
+
+    def backing(self, i: int, grid: list[list[PairEvidence]]) -> float:
+        """Σ_{j≠i} e_j·s_ij: the effective weight of the others, each as far as it agrees with answer i."""
+        return sum(self.effective[j] * grid[i][j].score for j in range(len(self.nominal)) if j != i)
+
+    def support(self, i: int, grid: list[list[PairEvidence]]) -> float:
+        """support_i = Σ_{j≠i} e_j·s_ij / Σ_{j≠i} W_j."""
+        others = sum(self.nominal) - self.nominal[i]
+        return self.backing(i, grid) / others if others else 0.0
+
+    def agreement(self, i: int, grid: list[list[PairEvidence]]) -> float:
+        """The share of all provider weight backing answer i, its own included."""
+        return min(1.0, (self.effective[i] + self.backing(i, grid)) / (sum(self.nominal) or 1.0))
+
+
 def build(
     prompt: str,
     votes: Sequence[Vote],
@@ -261,33 +296,17 @@ def build(
     typed = _typed_matrix(votes, settings)
     trust, verdicts = _trusted_verdicts(reviews, votes, typed, settings)
     grid = _pair_evidence(n, typed, verdicts, settings)
-    nominal = [max(v.weight, 0.0) for v in votes]
-    effective = [w if v.independent else 0.0 for w, v in zip(nominal, votes, strict=True)]
-
-    def support(i: int) -> float:
-        others = sum(nominal[j] for j in range(n) if j != i)
-        return sum(effective[j] * grid[i][j].score for j in range(n) if j != i) / others if others else 0.0
-
+    weights = _Weights.of(votes)
     candidates = [i for i in range(n) if votes[i].independent] or list(range(n))
-    supports = [support(i) for i in range(n)]
-    chosen = max(candidates, key=lambda i: (supports[i], nominal[i], -i))
+    chosen = max(candidates, key=lambda i: (weights.support(i, grid), weights.nominal[i], -i))
     prompt_grams = trigram_set(prompt)
     topics = [topicality(prompt, v.answer, cal.drift_high, prompt_grams) for v in votes]
     topic = min(cal.topic_factor(t) for t in topics)
-    best = supports[chosen] if n > 1 else 0.0
+    best = weights.support(chosen, grid) if n > 1 else 0.0
     raw = best * topic
     confidence = cal.map(raw)
-    total = sum(nominal) or 1.0
-    agreement = (effective[chosen] + sum(effective[j] * grid[chosen][j].score for j in range(n) if j != chosen)) / total
+    agreement = weights.agreement(chosen, grid)
     pairs = [grid[i][j] for i in range(n) for j in range(i + 1, n)]
-    decided = [p for p in pairs if p.source != "prior"]
-    coherence = len(decided) / len(pairs) if pairs else 0.0
-    agreement_scores = [
-        round(sum(effective[j] * grid[i][j].score for j in range(n) if j != i) / (total - nominal[i]), 4)
-        if n > 1 and total > nominal[i]
-        else 0.0
-        for i in range(n)
-    ]
     clusters = _clusters(n, grid)
     reasoning = _reasoning(votes, chosen, clusters, pairs, list(trust.values()), topics, topic, best, raw, confidence,
                            agreement)
@@ -296,14 +315,14 @@ def build(
         confidence=round(confidence, 4),
         raw=round(raw, 4),
         support=round(best, 4),
-        agreement=round(min(1.0, agreement), 4),
-        coherence=round(coherence, 4),
+        agreement=round(agreement, 4),
+        coherence=round(sum(p.source != "prior" for p in pairs) / len(pairs), 4) if pairs else 0.0,
         relevance=round(topic, 4),
         clusters=clusters,
         chosen=chosen,
         response=f"{answer.answer}\n\nFINAL: {answer.final.text}" if answer.final.text else answer.answer,
         final=answer.final.text,
-        agreement_scores=agreement_scores,
+        agreement_scores=[round(weights.support(i, grid), 4) if n > 1 else 0.0 for i in range(n)],
         reasoning=reasoning,
         pairs=pairs,
         reviewers=sorted(trust.values(), key=lambda t: t.reviewer),

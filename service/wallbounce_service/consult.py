@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,7 +18,7 @@ from . import analyzer as analyzer_mod
 from .config import Settings
 from .errors import BudgetTooLow, NotEnoughProviders, ProvidersRefusedInput, ProvidersUnavailable
 from .providers.router import ProviderPool
-from .selection import SelectionError, select
+from .selection import CallPlan, SelectionError, select
 from .upstream import Meter, ProviderResultCache, RequestPool
 
 Emit = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -96,20 +95,11 @@ class Panel:
 
     async def consult(self, question: Question) -> Consultation:
         pool = RequestPool(self.pool, self.upstream, self.provider_cache, question.owner, question.meter)
-        # sequential: a proposal plus ``depth`` reviews, alternating over (at least) a pair of providers
-        calls = math.ceil((question.depth + 1) / 2) if question.mode == "sequential" else 1
-        args = (
-            question.task_type,
-            question.prompt,
-            pool.available(),
-            self.settings,
-            question.budget_usd,
-            calls,
-            {n: pool.model_of(n) for n in pool.names},
-        )
+        plan = CallPlan.of(self.settings, question.task_type, question.mode, question.depth)
+        models = {n: pool.model_of(n) for n in pool.names}
         try:
-            # the cost estimate walks the prompt character by character: off the event loop when it is long
-            selection = await asyncio.to_thread(select, *args) if len(question.prompt) > 8192 else select(*args)
+            selection = select(question.task_type, question.prompt, pool.available(), self.settings,
+                               question.budget_usd, plan, models)
         except SelectionError as exc:
             if exc.code == "budget":
                 raise BudgetTooLow(str(exc), field="budget_usd") from exc

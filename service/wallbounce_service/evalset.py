@@ -7,6 +7,9 @@ cases over the wire (``wallbounce_sim``): honest reviewers judge by these positi
 everything, capitulating ones adopt the first differing answer they are shown. ``label`` is what the confidence
 should say: ``agreement`` (1), ``contradiction`` (0), ``drift`` (0: an answer is off topic), ``split`` (two
 against one: 2/3). A text starting with ``@name`` begins with the shared long body ``name`` (the 2 KB answers).
+An answer whose final is free text although the question admits a type (a yes/no question answered "it is not
+unsafe") has ``typed``: what the provider gives when asked to restate its own final in that type (the restatement
+round).
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ class CaseAnswer:
     final: dict[str, str]
     claims: tuple[str, ...]
     asked: str = ""  # the question this answer really answers (a drifting one); empty: the case's question
+    typed: dict[str, str] | None = None  # a free-text final restated in the type the question admits (if it does)
+
+    def restated(self) -> dict[str, str]:
+        """The restatement round's ``restated_final``: the typed form when the question admits one, else the
+        final unchanged."""
+        return dict(self.typed) if self.typed is not None else dict(self.final)
 
     def structured(self, question: str) -> dict[str, Any]:
         """The answer as the answer schema's JSON object (``question``: the case's, restated when on topic)."""
@@ -79,9 +88,13 @@ def _answer(raw: dict[str, Any], bodies: dict[str, str]) -> CaseAnswer:
     if text.startswith("@"):
         name, _, rest = text[1:].partition("\n")
         text = bodies[name.strip()].strip() + ("\n\n" + rest.strip() if rest.strip() else "")
-    kind, value, unit, final_text = (str(x) for x in raw["final"])
-    return CaseAnswer(str(raw["pos"]), text, {"kind": kind, "value": value, "unit": unit, "text": final_text},
-                      tuple(str(c) for c in raw.get("claims", [])), str(raw.get("asked", "")))
+    return CaseAnswer(str(raw["pos"]), text, _final(raw["final"]), tuple(str(c) for c in raw.get("claims", [])),
+                      str(raw.get("asked", "")), _final(raw["typed"]) if raw.get("typed") else None)
+
+
+def _final(raw: list[Any]) -> dict[str, str]:
+    kind, value, unit, text = (str(x) for x in raw)
+    return {"kind": kind, "value": value, "unit": unit, "text": text}
 
 
 def parse_cases(data: dict[str, Any]) -> list[Case]:

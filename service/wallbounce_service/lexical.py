@@ -1,8 +1,13 @@
 """Lexical signals, language-agnostic (character n-grams, no word splitting, so Japanese works).
 
 Used for two things only, never to decide whether answers agree: topic drift (does an answer cover the question's
-terms at all) and copy detection (is a reviewer's answer a near-verbatim copy of the one it reviews). The caches
-use ``ngrams`` for their similar-prompt lookup.
+terms at all) and copy detection (is a reviewer's answer a near-verbatim copy of the one it reviews).
+
+Every function here reads a bounded amount of text, so that no prompt or answer, however long, makes them costly
+on the event loop: a text longer than twice ``WINDOW_CHARS`` (2,048) is read as its first and its last
+``WINDOW_CHARS`` characters — a long prompt states its question at its start or at its end; the middle (a pasted
+log, a document) says little about the topic and would cost about 1.2 s of CPU per MB. An answer's coverage of the
+question reads up to ``ANSWER_WINDOW_CHARS`` (8,192) at each end, more than a provider's output cap produces.
 """
 
 from __future__ import annotations
@@ -13,15 +18,27 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
+#: characters read at each end of a longer prompt (see the module docstring)
+WINDOW_CHARS = 2048
+#: characters read at each end of a longer answer (an answer is bounded by the providers' output tokens anyway)
+ANSWER_WINDOW_CHARS = 8192
+_NON_WORD = re.compile(r"[\W_]+")
+_SPACES = re.compile(r"\s+")
+
+
+def window(text: str, chars: int = WINDOW_CHARS) -> str:
+    """``text`` itself, or its first and last ``chars`` characters when it is longer than twice that."""
+    return text if len(text) <= 2 * chars else f"{text[:chars]}\n{text[-chars:]}"
+
 
 def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
-    return re.sub(r"\s+", " ", text).strip()
+    return _SPACES.sub(" ", text).strip()
 
 
 def ngrams(text: str, sizes: Sequence[int] = (2, 3)) -> Counter[str]:
-    """Character n-grams of the normalised text (spaces kept as a boundary signal)."""
-    text = normalise(text)
+    """Character n-grams of the normalised text (spaces kept as a boundary signal), read through ``window``."""
+    text = normalise(window(text))
     grams: Counter[str] = Counter()
     for n in sizes:
         if len(text) < n:
@@ -35,28 +52,6 @@ def ngrams(text: str, sizes: Sequence[int] = (2, 3)) -> Counter[str]:
     return grams
 
 
-def tfidf_cosines(texts: Sequence[str], sizes: Sequence[int] = (2, 3)) -> list[list[float]]:
-    """Pairwise cosine of char n-gram TF-IDF vectors (sublinear tf, smoothed IDF over the texts themselves)."""
-    counts = [ngrams(t, sizes) for t in texts]
-    n_docs = len(texts)
-    df: Counter[str] = Counter()
-    for c in counts:
-        df.update(c.keys())
-    idf_by_df = [math.log((1 + n_docs) / (1 + d)) + 1.0 for d in range(n_docs + 1)]
-    vectors = [{g: (1 + math.log(tf)) * idf_by_df[df[g]] for g, tf in c.items()} for c in counts]
-    norms = [math.sqrt(sum(v * v for v in vec.values())) for vec in vectors]
-    matrix = [[1.0 if i == j else 0.0 for j in range(n_docs)] for i in range(n_docs)]
-    for i in range(n_docs):
-        for j in range(i + 1, n_docs):
-            a, b = vectors[i], vectors[j]
-            if len(a) > len(b):
-                a, b = b, a
-            dot = sum(w * b[g] for g, w in a.items() if g in b)
-            denom = norms[i] * norms[j]
-            matrix[i][j] = matrix[j][i] = dot / denom if denom else 0.0
-    return matrix
-
-
 def cosine(a: str, b: str) -> float:
     """Char n-gram count cosine of two texts (no IDF: for near-duplicate detection)."""
     ca, cb = ngrams(a), ngrams(b)
@@ -68,27 +63,22 @@ def cosine(a: str, b: str) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
-def trigram_set(text: str) -> set[str]:
-    """Character trigrams of the text with punctuation and spaces dropped (what ``relevance_of`` compares)."""
-    return _trigram_set(text)
-
-
-def _trigram_set(text: str) -> set[str]:
-    compact = re.sub(r"[\W_]+", "", normalise(text))
+def trigram_set(text: str, chars: int = WINDOW_CHARS) -> set[str]:
+    """Character trigrams of the text (read through ``window(text, chars)``) with punctuation and spaces dropped."""
+    compact = _NON_WORD.sub("", normalise(window(text, chars)))
     if len(compact) < 3:
         return {compact} if compact else set()
-    return {compact[i : i + 3] for i in range(len(compact) - 2)}
+    return set(map("".join, zip(compact, compact[1:], compact[2:], strict=False)))
 
 
-def relevance_of(prompt: str, answer: str, prompt_grams: set[str] | None = None) -> float:
-    """Share of the prompt's character trigrams (punctuation and spaces dropped) found in the answer."""
-    wanted = _trigram_set(prompt) if prompt_grams is None else prompt_grams
-    if not wanted:
+def relevance_of(prompt_grams: set[str], answer: str) -> float:
+    """Share of the prompt's character trigrams (``trigram_set`` of the prompt) found in the answer."""
+    if not prompt_grams:
         return 1.0
-    return len(wanted & _trigram_set(answer)) / len(wanted)
+    return len(prompt_grams & trigram_set(answer, ANSWER_WINDOW_CHARS)) / len(prompt_grams)
 
 
 def containment(part: str, whole_grams: set[str]) -> float:
     """Share of ``part``'s character trigrams found among ``whole_grams``."""
-    grams = _trigram_set(part)
+    grams = trigram_set(part)
     return len(grams & whole_grams) / len(grams) if grams else 0.0

@@ -1,6 +1,6 @@
 """What the service says to the providers in each round, and the structured output it asks back.
 
-Three rounds, each with a system prompt, a user prompt and a JSON schema that every vendor enforces natively
+Four rounds, each with a system prompt, a user prompt and a JSON schema that every vendor enforces natively
 (OpenAI ``text.format`` json_schema, strict; Gemini ``response_schema``; Anthropic a forced tool call):
 
 - **answer** (parallel round 1, sequential round 1): the answer text, a canonical ``final`` (kind, value, unit,
@@ -9,6 +9,10 @@ Three rounds, each with a system prompt, a user prompt and a JSON schema that ev
   reviewer's own among them, unmarked) plus one *probe* — the negation of the reviewer's own final — shuffled under
   opaque ids. Each is judged agree / partial / disagree, with the claim disputed; ``revised_final`` is the
   reviewer's final after reading the others.
+- **restatement** (parallel round 2, beside the cross-examination, for a provider whose final is free text): the
+  question and the provider's *own* final answer only; it restates that final in the most specific type the question
+  admits (yes/no, a number, an option the question names), or leaves it a claim. Nobody else's answer is shown, so
+  a reviewer that agrees with whatever it is shown has nothing to agree with.
 - **review** (sequential rounds 2…): the question and the previous answers (text, final, claims) plus a probe
   negating the most recent one; the reviewer judges each and gives its own answer in the answer schema's fields.
 
@@ -25,11 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .finals import KINDS, Final
+from .lexical import window
 
 Verdict = Literal["agree", "partial", "disagree"]
 VERDICTS: tuple[Verdict, ...] = ("agree", "partial", "disagree")
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 PROBE_PREFIX = {"en": "It is not true that: ", "ja": "次の答えは誤りである："}
+#: characters of a provider's restated question that are kept (it is asked for one sentence)
+RESTATED_CHARS = 1000
 
 _FINAL_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -130,6 +137,17 @@ REVIEW = OutputSchema(
     },
 )
 
+RESTATEMENT = OutputSchema(
+    "wallbounce_restatement",
+    "Your own final answer, restated in the most specific type the question admits.",
+    {
+        "type": "object",
+        "properties": {"restated_final": _FINAL_SCHEMA},
+        "required": ["restated_final"],
+        "additionalProperties": False,
+    },
+)
+
 ANSWER_SYSTEM = (
     "You are one of several independent experts consulted on the same question. Answer accurately and concisely, "
     "in the language of the question. Restate the question you are answering in `question`. Then state your final "
@@ -155,9 +173,19 @@ REVIEW_SYSTEM = (
     "answer) and up to five key claims."
 )
 
+RESTATEMENT_SYSTEM = (
+    "You answered the question below; your final answer is shown. Restate that same final answer, without changing "
+    "its conclusion, in the most specific type the question admits, in `restated_final`: kind `boolean` (value yes "
+    "or no, answering the question exactly as asked) when the question can be answered yes or no and your answer "
+    "does answer it so; `number` (the value alone, its unit apart) when it asks for a quantity; `option` (the "
+    "alternative exactly as the question words it) when the question names alternatives; otherwise `claim`, with "
+    "your final answer's sentence and key phrase unchanged. A conditional answer (\"it depends\") stays a claim."
+)
+
 
 def language(text: str) -> Literal["en", "ja"]:
-    return "ja" if _JAPANESE.search(text) else "en"
+    """Japanese when the text (its two ends, if long: ``lexical.window``) holds kana or kanji, else English."""
+    return "ja" if _JAPANESE.search(window(text)) else "en"
 
 
 @dataclass(frozen=True)
@@ -214,7 +242,7 @@ def parse_answer(text: str, data: Any, max_claims: int = 5) -> StructuredAnswer:
         final = Final.of(data.get("final"))
         if not final.text:
             final = Final.claim(data["answer"].strip().splitlines()[-1] if data["answer"].strip() else "")
-        restated = " ".join(str(data.get("question") or "").split())
+        restated = " ".join(str(data.get("question") or "")[:RESTATED_CHARS].split())
         return StructuredAnswer(data["answer"].strip(), final, claim_list, True, restated)
     finals = _FINAL_LINE.findall(text)
     body = _FINAL_LINE.sub("", text).strip()
@@ -262,7 +290,7 @@ def final_payload(answer: StructuredAnswer) -> dict[str, Any]:
 def shuffled_items(entries: list[tuple[int, bool, dict[str, Any]]], seed_text: str) -> list[Item]:
     """The entries in a deterministic order seeded by ``seed_text`` (no position bias), under ids R1, R2, …"""
     order = list(entries)
-    seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "big")
+    seed = int.from_bytes(hashlib.sha256(window(seed_text).encode()).digest()[:8], "big")
     random.Random(seed).shuffle(order)
     return [Item(f"R{n}", target, probe, payload) for n, (target, probe, payload) in enumerate(order, start=1)]
 
@@ -281,6 +309,22 @@ def cross_examination_prompt(question: str, items: list[Item]) -> str:
 
 def review_prompt(question: str, items: list[Item]) -> str:
     return _render(question, items, "Answers so far (in no particular order), as JSON:")
+
+
+def restatement_prompt(question: str, answer: StructuredAnswer) -> str:
+    """The user message of a restatement: the question and the provider's own final answer (nobody else's)."""
+    own = {"final": answer.final.text, "kind": answer.final.kind, "value": answer.final.value}
+    return (
+        f"<question>\n{question}\n</question>\n\nYour final answer, as JSON:\n"
+        f"<final>\n{json.dumps(own, ensure_ascii=False, indent=1)}\n</final>"
+    )
+
+
+def parse_restatement(data: Any) -> Final | None:
+    """The restated final, or None when the output is not the structure asked for."""
+    if not isinstance(data, dict) or not isinstance(data.get("restated_final"), dict):
+        return None
+    return Final.of(data["restated_final"])
 
 
 def review_payload(answer: StructuredAnswer, chars: int) -> dict[str, Any]:

@@ -3,12 +3,15 @@
 The guide's table picks the providers per task type. A per-request budget replaces that pick with the cheapest
 *pair* of available providers whose estimated cost fits (never a single provider: one answer is not a consensus);
 when no pair fits, the request is refused naming the budget. Providers missing from the pick (no key, cooled down)
-are replaced from the fallback order; fewer than two available providers is an error.
+are replaced from the fallback order; fewer than two available providers is an error. The estimate counts every
+call a provider may make for the request (``CallPlan``): its answer, and the second round's cross-examination and
+restatement, or sequential mode's reviews; the same plan sizes the tenant's token reservation.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,13 +35,53 @@ class Selection:
 
 
 def estimate_tokens(text: str) -> int:
-    """A deliberately generous estimate: ~4 bytes per token for ASCII, one token per non-ASCII character."""
-    ascii_chars = sum(1 for ch in text if ch.isascii())
+    """A deliberately generous estimate: ~4 bytes per token for ASCII, one token per non-ASCII character.
+    Linear and in C (a few milliseconds per MB), so it runs on the event loop whatever the prompt's length."""
+    ascii_chars = len(text) if text.isascii() else len(text.encode("ascii", "ignore"))
     return max(1, ascii_chars // 4 + (len(text) - ascii_chars))
 
 
-def estimate_cost(price: Price | None, prompt_tokens: int, output_tokens: int, calls: int = 1) -> float:
-    return calls * cost_usd(price, Usage(input_tokens=prompt_tokens, output_tokens=output_tokens))
+#: what a call besides the answer reads on top of the prompt, and writes: a sequential review lists up to three
+#: previous answers (``review_answer_chars`` each); a cross-examination lists every final and a probe, a restatement
+#: the provider's own final, and both write a short structured object
+REVIEW_LISTED_TOKENS = 1200
+SECOND_ROUND_LISTED_TOKENS = 400
+SECOND_ROUND_OUTPUT_TOKENS = 200
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """The most calls one selected provider may take for a request: ``answers`` read the prompt and write a full
+    answer; ``reviews`` (sequential mode) also read the answers they judge; ``second_round`` (parallel mode, unless
+    the task type's ``consensus.cross_examination`` is ``off``: ``auto`` may need them) are a cross-examination and
+    a restatement, which read the prompt with the finals listed and write a short object."""
+
+    answers: int = 1
+    reviews: int = 0
+    second_round: int = 0
+
+    @staticmethod
+    def of(settings: Settings, task_type: str, mode: str, depth: int) -> CallPlan:
+        if mode == "sequential":  # a proposal plus ``depth`` reviews, alternating over (at least) a pair
+            return CallPlan(answers=0, reviews=math.ceil((depth + 1) / 2))
+        policy = settings.consensus.cross_examination.get(task_type, "auto")
+        return CallPlan(answers=1, second_round=0 if policy == "off" else 2)
+
+    def calls(self, prompt_tokens: int, output_tokens: int) -> list[Usage]:
+        """The (input, output) tokens of each call one provider may make."""
+        return (
+            [Usage(prompt_tokens, output_tokens)] * self.answers
+            + [Usage(prompt_tokens + REVIEW_LISTED_TOKENS, output_tokens)] * self.reviews
+            + [Usage(prompt_tokens + SECOND_ROUND_LISTED_TOKENS, SECOND_ROUND_OUTPUT_TOKENS)] * self.second_round
+        )
+
+    def tokens(self, prompt_tokens: int, output_tokens: int) -> int:
+        """Input and output tokens of every call one provider may make, together."""
+        return sum(u.input_tokens + u.output_tokens for u in self.calls(prompt_tokens, output_tokens))
+
+    def cost(self, price: Price | None, prompt_tokens: int, output_tokens: int) -> float:
+        """Estimated cost of one provider's calls (each priced on its own: tiered prices depend on the call)."""
+        return sum(cost_usd(price, usage) for usage in self.calls(prompt_tokens, output_tokens))
 
 
 def select(
@@ -47,21 +90,21 @@ def select(
     available: Sequence[str],
     settings: Settings,
     budget_usd: float | None = None,
-    calls_per_provider: int = 1,
+    plan: CallPlan | None = None,
     models: Mapping[str, str] | None = None,
 ) -> Selection:
-    """The providers for one request, or ``SelectionError``."""
+    """The providers for one request, or ``SelectionError``. ``plan``: the calls each provider may take (default:
+    a parallel request of this task type, second round included)."""
     available = [str(p) for p in available if p in settings.providers]
     fallback_tail: list[str] = [p for p in settings.fallback_order if p in available]
     fallback_tail += [p for p in available if p not in fallback_tail]
     models = models or {name: conf.model for name, conf in settings.providers.items()}
+    plan = plan or CallPlan.of(settings, task_type, "parallel", 1)
     prompt_tokens = estimate_tokens(prompt)
     out_tokens = settings.expected_output_tokens
 
     def cost_of(names: Sequence[str]) -> float:
-        return sum(
-            estimate_cost(settings.prices.get(models[n]), prompt_tokens, out_tokens, calls_per_provider) for n in names
-        )
+        return sum(plan.cost(settings.prices.get(models[n]), prompt_tokens, out_tokens) for n in names)
 
     if len(available) < 2:
         raise SelectionError("providers", f"fewer than two providers are available ({', '.join(available) or 'none'})")

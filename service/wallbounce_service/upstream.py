@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cache import Backend, digest
+from .cache import Backend, digest_off_loop
 from .metrics import Metrics
 from .protocol import OutputSchema
 from .providers.base import ProviderAnswer, ProviderResult, Usage
@@ -51,8 +51,8 @@ class ProviderResultCache:
         self.metrics = metrics
 
     @staticmethod
-    def key(tenant: str, owner: str, provider: str, model: str, system: str, prompt: str) -> str:
-        return f"{tenant}:provider:{digest(owner, provider, model, system, prompt)}"
+    async def key(tenant: str, owner: str, provider: str, model: str, system: str, prompt: str) -> str:
+        return f"{tenant}:provider:{await digest_off_loop(owner, provider, model, system, prompt)}"
 
     async def get(self, key: str) -> dict[str, Any] | None:
         raw = await self.backend.get(key)
@@ -99,7 +99,7 @@ class RequestPool(ProviderPool):
         key = ""
         if self._cache is not None:
             shape = schema.name if schema is not None else ""
-            key = ProviderResultCache.key(self._tenant, self._owner, name, model, system, f"{shape}\x1f{prompt}")
+            key = await ProviderResultCache.key(self._tenant, self._owner, name, model, system, f"{shape}\x1f{prompt}")
             hit = await self._cache.get(key)
             if hit is not None:
                 return ProviderAnswer(name, str(hit["model"]), str(hit["text"]), Usage(), 0.0, 0.0, 0,

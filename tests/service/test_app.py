@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from wallbounce_sim import Simulator
 
 from wallbounce_service.api import GenerateResponse, LowConsensusResponse
+from wallbounce_service.selection import select
 
 from .conftest import FAKE_KEYS, AppFactory, LogCapture, fast_settings
 
@@ -224,7 +225,11 @@ async def test_budget_below_every_pair_is_refused(client: Client, sim: Simulator
 
 async def test_low_budget_picks_the_cheapest_pair(client: Client, sim: Simulator) -> None:
     # basic → Gemini + Claude normally; a budget between the cheap pair and the default pair picks GPT-5 + Gemini
-    r = await client.post(GEN, json={"prompt": "Cheap question", "budget_usd": 0.0170})
+    settings = fast_settings()
+    default = select("basic", "Cheap question", ["openai", "gemini", "anthropic"], settings).estimated_cost_usd
+    cheap = select("basic", "Cheap question", ["openai", "gemini"], settings).estimated_cost_usd
+    assert cheap < default
+    r = await client.post(GEN, json={"prompt": "Cheap question", "budget_usd": (cheap + default) / 2})
     body = await r.json()
     assert r.status == 200, body
     assert sorted(body["wall_bounce_analysis"]["providers_used"]) == ["gemini", "openai"]

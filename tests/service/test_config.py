@@ -68,3 +68,16 @@ def test_bad_configuration_is_refused(tmp_path: Path, monkeypatch: pytest.Monkey
     path.write_text("- not a mapping\n")
     monkeypatch.setenv("WALLBOUNCE_CONFIG_FILE", str(path))
     assert main(["--port", "0"]) == 2  # the CLI refuses to start with an invalid configuration
+
+
+@pytest.mark.parametrize("content", [None, "42\n", "- a list\n"], ids=["missing", "a scalar", "a list"])
+def test_a_configuration_file_that_is_missing_or_no_mapping_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | None
+) -> None:
+    path = tmp_path / "wallbounce.yaml"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.setenv("WALLBOUNCE_CONFIG_FILE", str(path))
+    with pytest.raises((ValueError, TypeError)):
+        Settings()
+    assert main(["--port", "0"]) == 2  # never started on the defaults instead

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from wallbounce_service import calibration as cal_mod
 from wallbounce_service import consensus as c
-from wallbounce_service import protocol
+from wallbounce_service import lexical, protocol
 from wallbounce_service.consensus_config import ConsensusSettings
 from wallbounce_service.finals import Final, compare
 from wallbounce_service.protocol import Item, Review, ReviewOutput, StructuredAnswer
@@ -293,3 +293,35 @@ def test_probe_negates_in_the_question_language() -> None:
     items = protocol.shuffled_items([(0, False, {}), (1, False, {}), (0, True, {})], "seed")
     assert [i.id for i in items] == ["R1", "R2", "R3"]
     assert items == protocol.shuffled_items([(0, False, {}), (1, False, {}), (0, True, {})], "seed")
+
+
+def test_the_topic_signal_reads_a_long_prompt_at_its_two_ends() -> None:
+    # a pasted log of a megabyte, then the question: the topic signal reads the ends only, so its work is bounded
+    question = "Should we enable HTTP keep-alive on the load balancer in front of our API?"
+    prompt = "".join(f"{n:07d} GET /api/orders 200 upstream=10.0.{n % 250}.7\n" for n in range(20_000)) + question
+    assert len(prompt) > 900_000
+    assert len(lexical.trigram_set(prompt)) <= 2 * lexical.WINDOW_CHARS
+    assert lexical.window(prompt).endswith(question) and lexical.window(question) == question
+    on_topic = ans("boolean", "yes", "Yes, enable keep-alive on the load balancer.", restated=question)
+    drifted = ans("claim", "paris", "Paris is the capital of France.", body="Paris is the capital of France.",
+                  restated="What is the capital of France?")
+    assert c.topicality(prompt, on_topic) >= CAL.drift_high
+    assert c.topicality(prompt, drifted) <= CAL.drift_low
+    # a provider that restates a long prompt whole keeps its first RESTATED_CHARS only
+    parsed = protocol.parse_answer("", {"question": prompt, "answer": "Yes.", "final": {}, "key_claims": []})
+    assert len(parsed.restated) <= protocol.RESTATED_CHARS
+
+
+def test_a_typed_restatement_decides_a_free_text_pair() -> None:
+    safe = ans("claim", "safe one at a time", "It is safe to restart them one at a time.")
+    not_unsafe = ans("claim", "not unsafe", "It is not unsafe, provided each node rejoins first.")
+    undecided = c.build(Q, votes(safe, not_unsafe), S, calibration=CAL)
+    assert [p.source for p in undecided.pairs] == ["prior"] and undecided.confidence < 0.6
+    yes = Final("boolean", "Yes.", "yes", boolean=True)
+    restated = [c.Vote("p0", safe, restated=yes), c.Vote("p1", not_unsafe, restated=yes)]
+    decided = c.build(Q, restated, S, calibration=CAL)
+    assert [p.source for p in decided.pairs] == ["typed"] and decided.confidence >= 0.7
+    assert decided.final == safe.final.text  # the provider's own words are what the response shows
+    no = Final("boolean", "No.", "no", boolean=False)
+    split = c.build(Q, [c.Vote("p0", safe, restated=yes), c.Vote("p1", not_unsafe, restated=no)], S, calibration=CAL)
+    assert split.confidence < 0.1

@@ -137,6 +137,44 @@ async def test_blind_reviewers_are_detected_not_believed(bench: Bench) -> None:
     assert analysis.consensus.confidence < 0.6
 
 
+RESTATED = [c for c in CASES if any(a.typed for a in c.answers.values())]
+
+
+@pytest.mark.parametrize("reviewer", REVIEWERS)
+@pytest.mark.parametrize("case", RESTATED, ids=lambda c: c.id)
+async def test_a_free_text_final_restated_in_the_type_the_question_admits_decides_without_reviewers(
+    bench: Bench, case: Case, reviewer: str
+) -> None:
+    # "It is not unsafe, provided…" to a yes/no question: each provider restates its own final (nobody else's is
+    # shown), so the pair is compared by type whatever the reviewers do — blind ones included
+    analysis = await bench.play(case, reviewer)
+    restatements = [s for s in analysis.steps if s.role == "restatement"]
+    assert len(restatements) == len(case.answers) and all(s.round == 2 for s in restatements)
+    assert all(s.answer is not None and s.answer.final.kind == "boolean" for s in restatements)
+    assert all(p.source == "typed" for p in analysis.consensus.pairs), _explain(analysis)
+    if case.label == "agreement":
+        assert analysis.consensus.confidence >= 0.7, _explain(analysis)
+    else:
+        assert analysis.consensus.confidence < 0.1, _explain(analysis)
+    # the response keeps the provider's own words; the restated type is what was compared
+    assert analysis.consensus.final in {a.final["text"] for a in case.answers.values()}
+
+
+async def test_a_claim_the_question_admits_no_type_for_stays_to_the_reviewers(bench: Bench) -> None:
+    case = next(c for c in CONTRADICTIONS if c.id == "en-contra-antonym-claim")  # shrink / grow the pool
+    analysis = await bench.play(case, "honest")
+    restatements = [s for s in analysis.steps if s.role == "restatement"]
+    assert len(restatements) == 2 and all(s.answer is None for s in restatements)  # still claims: nothing replaced
+    assert [p.source for p in analysis.consensus.pairs] == ["verdicts"]
+    assert analysis.consensus.confidence < 0.6
+
+
+async def test_typed_finals_need_no_restatement(bench: Bench) -> None:
+    case = next(c for c in AGREEMENTS if all(a.final["kind"] == "boolean" for a in c.answers.values()))
+    analysis = await bench.play(case, "honest", policy="always")
+    assert analysis.cross_examined and not [s for s in analysis.steps if s.role == "restatement"]
+
+
 async def test_capitulating_reviewer_copies_are_not_votes_in_sequential_mode(bench: Bench) -> None:
     case = next(c for c in CONTRADICTIONS if c.id == "en-long-keepalive")
     analysis = await bench.play(case, "capitulating", mode="sequential")

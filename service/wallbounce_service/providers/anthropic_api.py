@@ -28,6 +28,7 @@ class AnthropicClient:
         self.model = model
         # aiohttp as the SDK's transport (its documented option for concurrency): less CPU per call
         self._client = anthropic.AsyncAnthropic(max_retries=0, http_client=anthropic.DefaultAioHttpClient())
+        self._messages = self._client.messages  # bound now: the SDK imports it lazily, on first use
 
     async def complete(
         self, system: str, prompt: str, max_output_tokens: int, timeout_s: float, schema: OutputSchema | None = None
@@ -36,7 +37,7 @@ class AnthropicClient:
         if schema is not None:
             extra = {"tools": [tool_for(schema)], "tool_choice": {"type": "tool", "name": schema.name}}
         try:
-            message = await self._client.messages.create(
+            message = await self._messages.create(
                 model=self.model,
                 max_tokens=max_output_tokens,
                 system=system,

@@ -36,6 +36,7 @@ class GeminiClient:
         self.model = model
         base_url = os.environ.get("GOOGLE_GEMINI_BASE_URL") or None
         self._client = genai.Client(api_key=api_key(), http_options=types.HttpOptions(base_url=base_url))
+        self._models = self._client.aio.models  # bound now: the SDK imports it lazily, on first use
 
     async def complete(
         self, system: str, prompt: str, max_output_tokens: int, timeout_s: float, schema: OutputSchema | None = None
@@ -50,7 +51,7 @@ class GeminiClient:
             **structured,
         )
         try:
-            response = await self._client.aio.models.generate_content(model=self.model, contents=prompt, config=config)
+            response = await self._models.generate_content(model=self.model, contents=prompt, config=config)
         except genai_errors.APIError as exc:
             headers = getattr(getattr(exc, "response", None), "headers", None)
             raise ProviderCallError(

@@ -35,6 +35,7 @@ class OpenAIClient:
         self.model = model
         # aiohttp as the SDK's transport (its documented option for concurrency): about a third less CPU per call
         self._client = openai.AsyncOpenAI(max_retries=0, http_client=openai.DefaultAioHttpClient())
+        self._responses = self._client.responses  # bound now: the SDK imports it lazily, on first use
         self._formats: dict[str, dict[str, Any]] = {}
 
     def _format(self, schema: OutputSchema) -> dict[str, Any]:
@@ -47,7 +48,7 @@ class OpenAIClient:
     ) -> RawAnswer:
         extra: dict[str, Any] = {"text": self._format(schema)} if schema is not None else {}
         try:
-            response = await self._client.responses.create(
+            response = await self._responses.create(
                 model=self.model,
                 instructions=system,
                 input=prompt,

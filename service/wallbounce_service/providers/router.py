@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -140,81 +141,70 @@ class ProviderPool:
     async def call(self, name: str, system: str, prompt: str, schema: OutputSchema | None = None) -> ProviderResult:
         """One provider, retried by us only, within its own deadline; never raises except on cancellation.
         ``schema``: ask for that structured output (the answer's ``data``)."""
-        client = self.clients[name]
-        conf = self.settings[name]
-        price = self.prices.get(client.model)
+        timeout_s = self.settings[name].timeout_s
         start = time.monotonic()
-        deadline = start + conf.timeout_s
+        deadline = start + timeout_s
         attempt = 0
-        last: ProviderFailure | None = None
+        last = self._timed_out(name)
         while attempt < self.retry.attempts:
-            attempt += 1
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            t0 = time.monotonic()
-            try:
-                async with asyncio.timeout(remaining):
-                    raw = await client.complete(system, prompt, conf.max_output_tokens, remaining, schema)
-            except ProviderCallError as exc:
-                failure = ProviderFailure(name, client.model, exc.kind, str(exc), exc.status, exc.retry_after_s)
-                detail = exc.detail
-            except TimeoutError:
-                detail = ""
-                failure = ProviderFailure(
-                    name, client.model, ErrorKind.TIMEOUT, f"{name}: no answer within {conf.timeout_s:g} s"
-                )
-            except asyncio.CancelledError:
-                self.metrics.provider_call(name, "cancelled", time.monotonic() - t0, 0, 0, 0.0)
-                raise
-            except Exception as exc:  # noqa: BLE001 - an SDK's unexpected error is a typed failure, not a crash
-                detail = repr(exc)
-                failure = ProviderFailure(name, client.model, ErrorKind.SERVER, f"{name}: {type(exc).__name__}")
-            else:
-                seconds = time.monotonic() - t0
-                cost = cost_usd(price, raw.usage)
-                self.metrics.provider_call(
-                    name, "success", seconds, raw.usage.input_tokens, raw.usage.output_tokens, cost
-                )
-                self.breaker.record(name, True)
-                return ProviderAnswer(
-                    name, raw.model, raw.text, raw.usage, cost, (time.monotonic() - start) * 1000, attempt, raw.data
-                )
-            self.metrics.provider_call(name, str(failure.kind), time.monotonic() - t0, 0, 0, 0.0)
-            self.breaker.record(name, False, failure.kind, failure.retry_after_s)
-            last = failure
-            log.info(
-                "provider call failed",
-                extra={
-                    "provider": name,
-                    "kind": str(failure.kind),
-                    "status": failure.status,
-                    "attempt": attempt,
-                    "detail": detail,
-                },
-            )
-            if failure.kind not in RETRYABLE or attempt >= self.retry.attempts:
+            attempt += 1
+            outcome = await self._attempt(name, system, prompt, schema, remaining, attempt)
+            if isinstance(outcome, ProviderAnswer):
+                return dataclasses.replace(outcome, latency_ms=(time.monotonic() - start) * 1000, attempts=attempt)
+            last = outcome
+            if outcome.kind not in RETRYABLE or attempt >= self.retry.attempts:
                 break
-            delay = self._delay(attempt, failure.retry_after_s)
+            delay = self._delay(attempt, outcome.retry_after_s)
             if delay is None or time.monotonic() + delay >= deadline:
                 break
             await asyncio.sleep(delay)
-        if last is None:
-            last = ProviderFailure(
-                name, client.model, ErrorKind.TIMEOUT, f"{name}: no answer within {conf.timeout_s:g} s"
+        return dataclasses.replace(last, latency_ms=(time.monotonic() - start) * 1000, attempts=attempt, usage=Usage(),
+                                   cost_usd=0.0)
+
+    async def _attempt(
+        self, name: str, system: str, prompt: str, schema: OutputSchema | None, remaining: float, attempt: int
+    ) -> ProviderResult:
+        """One HTTP call within ``remaining`` seconds, counted in the metrics and the breaker."""
+        client = self.clients[name]
+        conf = self.settings[name]
+        t0 = time.monotonic()
+        try:
+            async with asyncio.timeout(remaining):
+                raw = await client.complete(system, prompt, conf.max_output_tokens, remaining, schema)
+        except ProviderCallError as exc:
+            failure = ProviderFailure(name, client.model, exc.kind, str(exc), exc.status, exc.retry_after_s)
+            detail = exc.detail
+        except TimeoutError:
+            detail = ""
+            failure = self._timed_out(name)
+        except asyncio.CancelledError:
+            self.metrics.provider_call(name, "cancelled", time.monotonic() - t0, 0, 0, 0.0)
+            raise
+        except Exception as exc:  # noqa: BLE001 - an SDK's unexpected error is a typed failure, not a crash
+            detail = repr(exc)
+            failure = ProviderFailure(name, client.model, ErrorKind.SERVER, f"{name}: {type(exc).__name__}")
+        else:
+            cost = cost_usd(self.prices.get(client.model), raw.usage)
+            self.metrics.provider_call(
+                name, "success", time.monotonic() - t0, raw.usage.input_tokens, raw.usage.output_tokens, cost
             )
-        return ProviderFailure(
-            name,
-            client.model,
-            last.kind,
-            last.message,
-            last.status,
-            last.retry_after_s,
-            (time.monotonic() - start) * 1000,
-            attempt,
-            Usage(),
-            0.0,
+            self.breaker.record(name, True)
+            return ProviderAnswer(name, raw.model, raw.text, raw.usage, cost, 0.0, 1, raw.data)
+        self.metrics.provider_call(name, str(failure.kind), time.monotonic() - t0, 0, 0, 0.0)
+        self.breaker.record(name, False, failure.kind, failure.retry_after_s)
+        log.info(
+            "provider call failed",
+            extra={"provider": name, "kind": str(failure.kind), "status": failure.status, "attempt": attempt,
+                   "detail": detail},
         )
+        return failure
+
+    def _timed_out(self, name: str) -> ProviderFailure:
+        seconds = self.settings[name].timeout_s
+        return ProviderFailure(name, self.model_of(name), ErrorKind.TIMEOUT, f"{name}: no answer within {seconds:g} s")
 
     def _delay(self, attempt: int, retry_after_s: float | None) -> float | None:
         if retry_after_s is not None:
