@@ -251,8 +251,8 @@ def test_service_config_is_valid_for_the_service(monkeypatch: pytest.MonkeyPatch
 
     path = MANIFESTS / "base" / "service-config.yaml"
     config = yaml.safe_load(path.read_text())
-    chart_values = yaml.safe_load((ROOT / "charts" / "wallbounce" / "values.yaml").read_text())
-    assert chart_values["service"]["config"] == config
+    chart_values = yaml.safe_load((ROOT / "charts" / "wallbounce-service" / "values.yaml").read_text())
+    assert chart_values["config"] == config
     assert set(config) <= set(Settings.model_fields), set(config) - set(Settings.model_fields)
     monkeypatch.setenv("WALLBOUNCE_CONFIG_FILE", str(path))
     settings = Settings()
