@@ -25,14 +25,18 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKSPACE = {"wallbounce-api": "api", "wallbounce-operator": "operator", "wallbounce-service": "service",
+WORKSPACE = {"wallbounce-api": "api", "wallbounce-operator": "operator", "kubectl-wallbounce": "kubectl-plugin",
+             "wallbounce-service": "service",
              "wallbounce-devstack": "e2e"}
 #: distribution → (its packages, its console scripts, modules it must NOT be able to import)
 PRODUCTS = {
     "wallbounce-api": (["wallbounce_api"], [], []),
-    "wallbounce-operator": (["wallbounce_operator"], ["wallbounce-operator", "kubectl-wallbounce"],
+    "wallbounce-operator": (["wallbounce_operator"], ["wallbounce-operator"],
                             ["openai", "anthropic", "google.genai", "redis", "rich", "wallbounce_service",
                              "wallbounce_local"]),
+    "kubectl-wallbounce": (["wallbounce_kubectl"], ["kubectl-wallbounce"],
+                           ["kubernetes", "kopf", "yaml", "openai", "anthropic", "google.genai", "wallbounce_operator",
+                            "wallbounce_service", "wallbounce_local"]),
     "wallbounce-service": (["wallbounce_service"], ["wallbounce-service"],
                            ["kopf", "wallbounce_operator", "wallbounce_local", "rich"]),
     "wallbounce-devstack": (["wallbounce_local", "wallbounce_sim"], ["wallbounce-local"],

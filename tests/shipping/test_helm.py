@@ -378,7 +378,8 @@ def test_charts_match_the_kustomize_base(helm: Path, cluster: Cluster) -> None:
     for suffix in ("-stable", "-canary"):
         assert container(service, suffix) == container(base, suffix), suffix
     chart_op, base_op = container(operator, "-operator"), container(base, "-operator")
-    scale_args = ["--query-timeout", "5", "--guard-period", "2", "--shards", "8", "--replica-id", "$(POD_NAME)", "--lease-namespace", "$(POD_NAMESPACE)"]
+    scale_args = ["--query-timeout", "5", "--guard-period", "2", "--shards", "8", "--replica-id", "$(POD_NAME)",
+                  "--lease-namespace", "$(POD_NAMESPACE)"]
     assert chart_op.pop("args") == [*base_op.pop("args"), *scale_args]
     assert chart_op.pop("env") == ["POD_NAME", "POD_NAMESPACE"] and not base_op.pop("env")
     assert chart_op == base_op
