@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ from .model import (
     Decision,
     Inputs,
     Observation,
+    PendingEvent,
     Phase,
     RolloutSpec,
     RolloutStatus,
@@ -144,6 +146,8 @@ class Engine:
         self.health = metrics.Health()
         self._limit = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        # told of the events each time a batch is posted (metrics; notifications: they must not block)
+        self.event_sinks: list[Callable[[dict[str, Any], list[PendingEvent]], None]] = [metrics.count_events]
 
     # ----- fed by Kopf's watches ------------------------------------------------------------------
 
@@ -450,6 +454,8 @@ class Engine:
         status = RolloutStatus.from_dict(record.status)
         posted = [await self.kube.emit(record.body, entry) for entry in status.pending_events]
         if all(posted):
+            for sink in self.event_sinks:
+                sink(record.body, list(status.pending_events))
             body = await self.kube.patch_status(namespace, name, {}, {"pendingEvents": None},
                                                 record.body["metadata"].get("resourceVersion"))
             self._remember(record, body)

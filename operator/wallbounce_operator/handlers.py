@@ -18,6 +18,7 @@ from .analysis.prometheus import PrometheusSource
 from .engine import Engine, Policy
 from .kube import api_client
 from .model import GROUP, PLURAL, VERSION
+from .notifications import Notifier
 from .routers import MESHES, Mesh
 
 IO_THREADS = 32  # the blocking Kubernetes and Prometheus clients run in threads
@@ -42,6 +43,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo.engine = engine
     memo.http = await metrics.serve(int(memo.get("metrics_port", 8080)), engine.health,
                                     host=str(memo.get("metrics_host", "0.0.0.0")))  # noqa: S104
+    metrics.REGISTRY.register(metrics.RolloutCollector(lambda: list(engine.records.values())))
+    if memo.get("notifications") is not None:
+        notifier = Notifier(memo.notifications, engine.kube.api, namespaces=memo.get("namespaces", ()))
+        engine.event_sinks.append(notifier.posted)
+        await notifier.start()
+        memo.notifier = notifier
     memo.loop_task = asyncio.create_task(engine.run(), name="wallbounce-analysis-loop")
 
 
@@ -52,6 +59,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    notifier = memo.get("notifier")
+    if notifier is not None:
+        await notifier.stop()
     http = memo.get("http")
     if http is not None:
         await http.cleanup()
