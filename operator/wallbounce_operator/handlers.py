@@ -17,7 +17,7 @@ from . import metrics
 from .analysis.prometheus import PrometheusSource
 from .engine import Engine, Policy
 from .kube import api_client
-from .model import GROUP, PLURAL, VERSION
+from .model import FIELD_MANAGER, GROUP, PLURAL, VERSION
 from .notifications import Notifier
 from .routers import MESHES, Mesh
 
@@ -38,7 +38,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     policy = Policy(default_prometheus=str(memo.get("prometheus", "")),
                     allowed_prometheus=tuple(memo.get("prometheus_allow", ())),
                     allow_query_overrides=bool(memo.get("allow_query_overrides", False)), query_budget=timeout)
-    engine = Engine(api_client(threads), source=PrometheusSource(timeout=timeout), tick=float(memo.get("tick", 1.0)),
+    api = api_client(threads)
+    # requests without a field manager (route updates) are recorded under the user agent's name: ours, so GitOps
+    # tools can ignore exactly the operator's fields (Argo CD's managedFieldsManagers: [wallbounce-operator])
+    api.user_agent = f"{FIELD_MANAGER}/{metrics.INFO_VERSION}"
+    engine = Engine(api, source=PrometheusSource(timeout=timeout), tick=float(memo.get("tick", 1.0)),
                     concurrency=threads, policy=policy, guard_period=float(memo.get("guard_period", 2.0)))
     memo.engine = engine
     memo.http = await metrics.serve(int(memo.get("metrics_port", 8080)), engine.health,

@@ -66,7 +66,8 @@ def _version() -> str:
         return "unknown"
 
 
-INFO.labels(_version()).set(1)
+INFO_VERSION = _version()
+INFO.labels(INFO_VERSION).set(1)
 
 #: (namespace, rollout) → time of the newest history entry already observed
 _HISTORY_SEEN: dict[tuple[str, str], str] = {}
