@@ -13,7 +13,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo demo-down venv testbin testbin-all system-deps bench chaos clean dist images
+.PHONY: test lint demo quickstart demo-down venv testbin testbin-all system-deps bench chaos clean dist images
 
 DISTRIBUTIONS := api operator kubectl-plugin service e2e
 
@@ -50,6 +50,11 @@ lint: venv
 demo: venv system-deps
 	@bash testbin/build.sh core traefik >/dev/null
 	$(PY) -m wallbounce_local.demo $(DEMO_ARGS)
+
+# The README's quickstart: the local stack (no acts), left running for kubectl; `make demo-down` stops it
+quickstart: venv system-deps
+	@bash testbin/build.sh core traefik >/dev/null
+	$(PY) -m wallbounce_local.demo --stack-only
 
 demo-down: venv
 	$(VENV)/bin/wallbounce-local down
