@@ -1,7 +1,8 @@
-"""``python -m wallbounce_kubectl`` (and the single-file build Krew installs): the plugin's entry point."""
+"""``python -m wallbounce_kubectl``: the plugin's entry point."""
 
 import sys
 
 from wallbounce_kubectl.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())
