@@ -13,9 +13,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint demo demo-down venv testbin testbin-all system-deps bench chaos clean
+.PHONY: test lint demo quickstart demo-down venv testbin testbin-all system-deps bench chaos clean dist images
 
-DISTRIBUTIONS := api operator service e2e
+DISTRIBUTIONS := api operator kubectl-plugin service e2e
 
 # The workspace: the four distributions (each with its own dependencies) and the tools, all editable.
 # (wallbounce-rollouts was the single distribution these replace: a venv made before the split drops it.)
@@ -44,12 +44,17 @@ test: lint system-deps testbin-all
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy api/wallbounce_api operator/wallbounce_operator service/wallbounce_service e2e/wallbounce_local
+	$(VENV)/bin/mypy api/wallbounce_api operator/wallbounce_operator kubectl-plugin/wallbounce_kubectl service/wallbounce_service e2e/wallbounce_local
 
 # The local demo: DEMO_ARGS="--fast|--slow --happy-only --bad errors|disagree"; the stack stays up (make demo-down)
 demo: venv system-deps
 	@bash testbin/build.sh core traefik >/dev/null
 	$(PY) -m wallbounce_local.demo $(DEMO_ARGS)
+
+# The README's quickstart: the local stack (no acts), left running for kubectl; `make demo-down` stops it
+quickstart: venv system-deps
+	@bash testbin/build.sh core traefik >/dev/null
+	$(PY) -m wallbounce_local.demo --stack-only
 
 demo-down: venv
 	$(VENV)/bin/wallbounce-local down
@@ -71,6 +76,19 @@ bench: venv system-deps testbin-all
 	rm -f .wallbounce-scale.json
 	$(PY) bench/scale.py --n 100 1000 3000 --json .wallbounce-scale.json
 	$(PY) bench/plot.py .wallbounce-scale.json docs/benchmarks-scale.png
+
+# The plain manifests (dist/install.yaml: operator, CRD, RBAC; dist/wallbounce-service.yaml: the example service)
+# and the kubectl plugin's Krew archive, rendered from the charts. REGISTRY=… TAG=… name the images.
+REGISTRY ?= ghcr.io/wallbounce-rollouts
+TAG ?= $(shell sed -n 's/^appVersion: "\(.*\)"$$/\1/p' charts/wallbounce-operator/Chart.yaml)
+dist: venv
+	REGISTRY=$(REGISTRY) TAG=$(TAG) PYTHON=$(PY) bash scripts/dist.sh
+
+# Build and push the two images: make images REGISTRY=registry.example.com/team [TAG=1.2.3] [PUSH=0]
+images:
+	docker build --target operator -t $(REGISTRY)/operator:$(TAG) .
+	docker build --target service -t $(REGISTRY)/service:$(TAG) .
+	@if [ "$(PUSH)" != 0 ]; then set -x; docker push $(REGISTRY)/operator:$(TAG); docker push $(REGISTRY)/service:$(TAG); fi
 
 clean:
 	-$(VENV)/bin/wallbounce-local down

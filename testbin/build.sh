@@ -3,7 +3,7 @@
 # Traefik and helm, from the Go modules in this folder, into a cache keyed by each module's go.sum.
 # A second build with the same go.sum is a no-op.  Prints the bin directory of each part it built.
 #
-#   testbin/build.sh [core|traefik|helm|all]...   (default: core)
+#   testbin/build.sh [core|traefik|helm|krew|all]...   (default: core)
 #
 # Environment: WALLBOUNCE_TESTBIN_CACHE (default ~/.cache/wallbounce). Not WALLBOUNCE_CACHE: the
 # service reads WALLBOUNCE_* variables as its configuration (WALLBOUNCE_CACHE would be its cache settings).
@@ -78,13 +78,22 @@ build_helm() {
     helm helm.sh/helm/v3/cmd/helm "-X helm.sh/helm/v3/internal/version.version=$v"
 }
 
+build_krew() {
+  cached krew "$here/krew" && return
+  need_go
+  local v; v=$(cd "$here/krew" && go list -m -f '{{.Version}}' sigs.k8s.io/krew)
+  build_part krew "$here/krew" \
+    kubectl-krew sigs.k8s.io/krew/cmd/krew "-X sigs.k8s.io/krew/internal/version.gitTag=$v"
+}
+
 parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(core)
 for p in "${parts[@]}"; do
   case $p in
     core) build_core ;;
     traefik) build_traefik ;;
     helm) build_helm ;;
-    all) build_core; build_traefik; build_helm ;;
-    *) fail "unknown part '$p' (core, traefik, helm, all)" ;;
+    krew) build_krew ;;
+    all) build_core; build_traefik; build_helm; build_krew ;;
+    *) fail "unknown part '$p' (core, traefik, helm, krew, all)" ;;
   esac
 done

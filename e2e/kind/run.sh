@@ -32,24 +32,23 @@ PY
 kubectl create namespace llm --dry-run=client -o yaml | kubectl apply -f -
 kubectl apply -f e2e/kind/traefik.yaml
 
-echo "== the chart (operator, both variants, route), Prometheus and the simulators"
+echo "== the charts (the operator; the service's two variants and route), Prometheus and the simulators"
 kubectl -n llm create secret generic techsapo-providers --from-literal=OPENAI_API_KEY=sk-test-kind \
   --from-literal=ANTHROPIC_API_KEY=sk-ant-test-kind --from-literal=GEMINI_API_KEY=gemini-test-kind \
   --dry-run=client -o yaml | kubectl apply -f -
-helm upgrade --install wallbounce charts/wallbounce -n llm --wait --timeout 5m \
-  --set operator.image.repository=wallbounce-operator --set operator.image.tag=e2e \
-  --set service.stable.image.repository=wallbounce-service --set service.stable.image.tag=e2e \
-  --set service.canary.image.repository=wallbounce-service --set service.canary.image.tag=e2e \
-  --set service.imagePullPolicy=Never --set operator.image.pullPolicy=Never \
-  --set service.stable.replicas=1 --set service.config.cache.enabled=false --set rollout.create=false \
-  --set-json 'operator.watchNamespaces=["llm"]' --set operator.prometheus.address=http://prometheus.monitoring:9090 \
-  --set-json "service.apiKeys=$(LOCAL_KEY="$(sed -n 's/^LOCAL_API_KEY = "\(.*\)"$/\1/p' e2e/wallbounce_local/loadgen.py)" python3 -c 'import hashlib, json, os; print(json.dumps({"tenants": {"default": {"requests_per_s": 10000, "burst": 10000, "tokens_per_min": 10**10, "usd_per_day": 10**6, "max_concurrent": 10000}}, "keys": [{"id": "local-loadgen", "tenant": "default", "sha256": hashlib.sha256(os.environ["LOCAL_KEY"].encode()).hexdigest()}]}))')"
+# one replica: the scenarios kill and restart "the" operator
+helm upgrade --install wallbounce-operator charts/wallbounce-operator -n llm --wait --timeout 5m \
+  --set image.repository=wallbounce-operator --set image.tag=e2e --set image.pullPolicy=Never \
+  --set replicas=1 --set rbac.scope=namespace --set-json 'watchNamespaces=["llm"]' \
+  --set prometheus.address=http://prometheus.monitoring:9090
+# each variant's SDKs point at its own simulators
+helm upgrade --install techsapo charts/wallbounce-service -n llm --wait --timeout 5m \
+  --set image.repository=wallbounce-service --set image.tag=e2e --set image.pullPolicy=Never \
+  --set stable.replicas=1 --set config.cache.enabled=false --set rollout.create=false \
+  $(for v in stable canary; do printf -- "--set-json %s.extraEnv=%s " "$v" \
+      "[{\"name\":\"OPENAI_BASE_URL\",\"value\":\"http://sims-$v:8000/v1\"},{\"name\":\"ANTHROPIC_BASE_URL\",\"value\":\"http://sims-$v:8000\"},{\"name\":\"GOOGLE_GEMINI_BASE_URL\",\"value\":\"http://sims-$v:8000\"}]"; done) \
+  --set-json "apiKeys=$(LOCAL_KEY="$(sed -n 's/^LOCAL_API_KEY = "\(.*\)"$/\1/p' e2e/wallbounce_local/loadgen.py)" python3 -c 'import hashlib, json, os; print(json.dumps({"tenants": {"default": {"requests_per_s": 10000, "burst": 10000, "tokens_per_min": 10**10, "usd_per_day": 10**6, "max_concurrent": 10000}}, "keys": [{"id": "local-loadgen", "tenant": "default", "sha256": hashlib.sha256(os.environ["LOCAL_KEY"].encode()).hexdigest()}]}))')"
 kubectl apply -f e2e/kind/support.yaml
-# point each variant's SDKs at its own simulators (the chart has no per-variant env: set it here)
-for v in stable canary; do
-  kubectl -n llm set env "deployment/techsapo-$v" OPENAI_BASE_URL="http://sims-$v:8000/v1" \
-    ANTHROPIC_BASE_URL="http://sims-$v:8000" GOOGLE_GEMINI_BASE_URL="http://sims-$v:8000"
-done
 for d in llm/techsapo-stable llm/techsapo-canary llm/sims-stable llm/sims-canary monitoring/prometheus traefik/traefik; do
   kubectl -n "${d%%/*}" rollout status "deployment/${d##*/}" --timeout=5m
 done

@@ -1,8 +1,10 @@
-"""``wallbounce-local``: start, inspect and stop the local control plane (etcd + kube-apiserver).
+"""``wallbounce-local``: start, inspect and stop the local control plane (etcd + kube-apiserver), and send traffic
+through the local stack's Gateway.
 
     wallbounce-local up        start it in the background (idempotent) and print the exports to use it
     wallbounce-local status    say what runs
-    wallbounce-local down      stop everything it started and remove its state
+    wallbounce-local down      stop everything it started (the control plane or the whole stack) and remove its state
+    wallbounce-local load      requests through the Gateway of the stack `make quickstart` (or `make demo`) left up
 """
 
 from __future__ import annotations
@@ -37,12 +39,13 @@ def _link_tools(state_dir: Path, bin_dir: Path) -> Path:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(bin_dir / name)
-    plugin = shutil.which("kubectl-wallbounce", path=str(Path(sys.executable).parent))
-    if plugin:
-        link = tools / "kubectl-wallbounce"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(plugin)
+    for script in ("kubectl-wallbounce", "kubectl_complete-wallbounce"):
+        plugin = shutil.which(script, path=str(Path(sys.executable).parent))
+        if plugin:
+            link = tools / script
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(plugin)
     return tools
 
 
@@ -105,14 +108,42 @@ def cmd_down(state_dir: Path, quiet: bool = False) -> int:
     return 0
 
 
+def cmd_load(state_dir: Path, rate: float, seconds: float) -> int:
+    """Steady traffic through the stack's Gateway for ``seconds``, then what the canary answered."""
+    from .loadgen import LoadGenerator
+    from .stack import read_info
+
+    info = read_info(state_dir)
+    if info is None:
+        print(f"no stack in {state_dir}: start one with `make quickstart`", file=sys.stderr)
+        return 1
+    print(f"sending {rate:g} requests/s to {info.gateway_url} for {seconds:g} s", file=sys.stderr)
+    load = LoadGenerator(info.gateway_url, rate=rate, concurrency=20, max_seconds=seconds).start()
+    try:
+        while load.running():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    load.stop()
+    samples = load.since(0)
+    canary = sum(1 for s in samples if s.variant == "canary")
+    failed = sum(1 for s in samples if s.status >= 500 or s.error)
+    print(f"{len(samples)} requests, {canary} answered by the canary, {failed} failed")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wallbounce-local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="where state, logs and the kubeconfig live (default: .wallbounce/ in the repo)")
-    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("command", choices=["up", "down", "status", "load"])
+    parser.add_argument("--rate", type=float, default=50.0, help="load: requests per second (default 50)")
+    parser.add_argument("--seconds", type=float, default=300.0, help="load: for how long (default 300)")
     args = parser.parse_args(argv)
     state_dir = (args.state_dir or default_state_dir()).resolve()
+    if args.command == "load":
+        return cmd_load(state_dir, args.rate, args.seconds)
     return {"up": cmd_up, "down": cmd_down, "status": cmd_status}[args.command](state_dir)
 
 

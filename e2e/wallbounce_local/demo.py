@@ -238,6 +238,19 @@ def _default_namespace(kubeconfig: Path, namespace: str) -> None:
     kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def quickstart_help(console: Console, state_dir: Path, gateway_url: str) -> None:
+    """What to type next: the stack stays up for the README's quickstart."""
+    console.print(f"""the stack keeps running (Gateway {gateway_url}); next:
+
+  export KUBECONFIG={state_dir}/kubeconfig PATH={state_dir}/bin:$PATH
+  kubectl annotate httproute techsapo wallbounce.dev/rollout=techsapo
+  kubectl apply -f manifests/samples/rollout-quickstart.yaml
+  .venv/bin/wallbounce-local load --rate 50 --seconds 300 &
+  kubectl wait --for=condition=Ready wbr/techsapo --timeout=5m
+
+and `make demo-down` to stop it.""", highlight=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wallbounce_local.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -249,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="how the act-2 canary goes bad (default: its providers disagree)")
     parser.add_argument("--rate", type=float, default=40.0, help="requests per second through the Gateway")
     parser.add_argument("--state-dir", type=Path, default=None, help="default: .wallbounce/ in the repository")
+    parser.add_argument("--stack-only", action="store_true",
+                        help="start the stack, print how to use it and leave it running (the README's quickstart)")
     args = parser.parse_args(argv)
     dwell = SPEEDS[args.speed or "normal"]
     console = Console()
@@ -277,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"stack ready in {info.start_seconds:.0f} s: Gateway {info.gateway_url}, "
                       f"Prometheus {info.prometheus_url}, services {info.services['stable']} (stable) and "
                       f"{info.services['canary']} (canary), behind Traefik")
+        if args.stack_only:
+            quickstart_help(console, state_dir, info.gateway_url)
+            return 0
         load = LoadGenerator(info.gateway_url, rate=args.rate, concurrency=10, max_seconds=1800).start()
         acts = [act_one(console, stack, load, dwell)]
         if not args.happy_only:

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import sys
+from pathlib import Path
 
 
 def _operator(args: argparse.Namespace) -> int:
@@ -15,6 +16,15 @@ def _operator(args: argparse.Namespace) -> int:
 
     from . import handlers  # noqa: F401 - registers the handlers
 
+    notifications = None
+    if args.notifications:
+        from .notifications import Config
+
+        try:
+            notifications = Config.load(args.notifications)
+        except ValueError as exc:
+            print(f"wallbounce-operator: {exc}", file=sys.stderr)
+            return 2
     json_logs = args.log_format == "json"
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON if json_logs else kopf.LogFormat.FULL)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
@@ -27,7 +37,8 @@ def _operator(args: argparse.Namespace) -> int:
                      allow_query_overrides=args.allow_query_overrides, guard_period=args.guard_period,
                      heartbeat=args.heartbeat, shards=args.shards, replica_id=args.replica_id,
                      lease_namespace=args.lease_namespace, lease_duration=args.lease_duration,
-                     namespaced=bool(args.namespace))
+                     namespaced=bool(args.namespace), namespaces=tuple(args.namespace or ()),
+                     notifications=notifications)
     namespaces = args.namespace or []
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, memo=memo)
     return 0
@@ -66,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds between status writes of a rollout whose visible state does not change")
     op.add_argument("--allow-query-overrides", action="store_true",
                     help="let rollouts run their own PromQL (spec.analysis.queries), each within its time budget")
+    op.add_argument("--notifications", type=Path, metavar="FILE",
+                    help="notify rollout events through Apprise URLs: targets, routes, per-namespace ConfigMap (YAML)")
     return op
 
 

@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from .model import (
     Decision,
     Inputs,
     Observation,
+    PendingEvent,
     Phase,
     RolloutSpec,
     RolloutStatus,
@@ -138,6 +140,12 @@ class Record:
     def status(self) -> dict[str, Any]:
         return dict(self.body.get("status") or {})
 
+    def latest(self) -> dict[str, Any]:
+        """The latest decided status, with the volatile figures (analysed values) held in memory between writes."""
+        if self.shadow is not None and self.written == self.status:
+            return self.shadow.to_dict()
+        return self.status
+
     def needs_attention(self) -> bool:
         meta, status = self.body.get("metadata") or {}, self.status
         last = status.get("lastAction") or {}
@@ -167,6 +175,8 @@ class Engine:
         self.health = metrics.Health()
         self._limit = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        # told of the events each time a batch is posted (metrics; notifications: they must not block)
+        self.event_sinks: list[Callable[[dict[str, Any], list[PendingEvent]], None]] = [metrics.count_events]
 
     # ----- fed by Kopf's watches ------------------------------------------------------------------
 
@@ -340,6 +350,11 @@ class Engine:
         if jobs:
             await asyncio.gather(*jobs)
 
+    def reported(self) -> list[Record]:
+        """The rollouts this replica acts on (their shards held; all of them unsharded): what its metrics report, so
+        two replicas never both report one rollout."""
+        return [record for record in list(self.records.values()) if self._ours(record)]
+
     def _ours(self, record: Record) -> bool:
         return self.shards is None or self.shards.acts_on(*record.key)
 
@@ -508,6 +523,8 @@ class Engine:
         status = RolloutStatus.from_dict(record.status)
         posted = [await self.kube.emit(record.body, entry) for entry in status.pending_events]
         if all(posted):
+            for sink in self.event_sinks:
+                sink(record.body, list(status.pending_events))
             body = await self.kube.patch_status(namespace, name, {}, {"pendingEvents": None},
                                                 record.body["metadata"].get("resourceVersion"))
             self._remember(record, body)

@@ -17,7 +17,8 @@ from . import metrics
 from .analysis.prometheus import PrometheusSource
 from .engine import Engine, Policy
 from .kube import api_client
-from .model import GROUP, PLURAL, VERSION
+from .model import FIELD_MANAGER, GROUP, PLURAL, VERSION
+from .notifications import Notifier
 from .shards import Shards
 
 IO_THREADS = 32  # the blocking Kubernetes and Prometheus clients run in threads
@@ -37,7 +38,11 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     policy = Policy(default_prometheus=str(memo.get("prometheus", "")),
                     allowed_prometheus=tuple(memo.get("prometheus_allow", ())),
                     allow_query_overrides=bool(memo.get("allow_query_overrides", False)), query_budget=timeout)
-    engine = Engine(api_client(threads), source=PrometheusSource(timeout=timeout), tick=float(memo.get("tick", 1.0)),
+    api = api_client(threads)
+    # requests without a field manager (route updates) are recorded under the user agent's name: ours, so GitOps
+    # tools can ignore exactly the operator's fields (Argo CD's managedFieldsManagers: [wallbounce-operator])
+    api.user_agent = f"{FIELD_MANAGER}/{metrics.INFO_VERSION}"
+    engine = Engine(api, source=PrometheusSource(timeout=timeout), tick=float(memo.get("tick", 1.0)),
                     concurrency=threads, policy=policy, guard_period=float(memo.get("guard_period", 2.0)),
                     heartbeat=float(memo.get("heartbeat", 720.0)))
     memo.engine = engine
@@ -49,6 +54,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo.http = await metrics.serve(int(memo.get("metrics_port", 8080)), engine.health,
                                     host=str(memo.get("metrics_host", "0.0.0.0")))  # noqa: S104
     engine.watches.start(asyncio.get_running_loop())
+    metrics.REGISTRY.register(metrics.RolloutCollector(engine.reported))
+    if memo.get("notifications") is not None:
+        notifier = Notifier(memo.notifications, engine.kube.api, namespaces=memo.get("namespaces", ()))
+        engine.event_sinks.append(notifier.posted)
+        await notifier.start()
+        memo.notifier = notifier
     memo.loop_task = asyncio.create_task(engine.run(), name="wallbounce-analysis-loop")
 
 
@@ -63,6 +74,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     engine = memo.get("engine")
     if engine is not None:
         engine.watches.stop()
+    notifier = memo.get("notifier")
+    if notifier is not None:
+        await notifier.stop()
     http = memo.get("http")
     if http is not None:
         await http.cleanup()

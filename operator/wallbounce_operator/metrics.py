@@ -1,10 +1,17 @@
-"""The operator's own Prometheus metrics and its /metrics + /healthz endpoint (aiohttp)."""
+"""The operator's own Prometheus metrics and its /metrics + /healthz endpoint (aiohttp).
+
+Besides the per-rollout gauges set after each reconcile: ``wallbounce_operator_info{version}``, the events posted by
+reason and type, the time spent in each phase (observed from ``status.history`` when a rollout leaves a phase), the
+notifications sent, and — read from the engine's rollouts at scrape time by ``RolloutCollector`` —
+``wallbounce_rollout_info``, the analysed values and the current step's promotion gates and rollback limits, so a
+dashboard draws each gate beside its value."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import (
@@ -17,7 +24,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .model import PauseReason, Phase
+from .model import PauseReason, PendingEvent, Phase, PhaseSpec, RolloutSpec, parse_time
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)  # the operator's RSS and CPU, for dashboards and the scale benchmark
@@ -46,12 +53,60 @@ STATUS_WRITES = Counter("wallbounce_operator_status_writes_total",
 PROM_QUERIES = Counter("wallbounce_operator_prometheus_queries_total", "PromQL queries sent", registry=REGISTRY)
 PROM_QUERY_ERRORS = Counter("wallbounce_operator_prometheus_query_errors_total", "PromQL queries that failed",
                             registry=REGISTRY)
+INFO = Gauge("wallbounce_operator_info", "The operator's version (always 1)", ["version"], registry=REGISTRY)
+EVENTS = Counter("wallbounce_rollout_events", "Events posted for rollouts, by reason and type", ["reason", "type"],
+                 registry=REGISTRY)
+PHASE_DURATION = Histogram("wallbounce_rollout_phase_duration_seconds", "Time spent in a phase before leaving it",
+                           ["phase"], buckets=(10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400),
+                           registry=REGISTRY)
+NOTIFICATIONS = Counter("wallbounce_operator_notifications", "Notifications by target and result (sent, failed, "
+                        "expired, dropped)", ["target", "result"], registry=REGISTRY)
 TICK_LAG = Gauge("wallbounce_operator_oldest_evaluation_age_seconds",
                  "Age of the oldest analysis among active rollouts", registry=REGISTRY)
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("wallbounce-operator")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+INFO_VERSION = _version()
+INFO.labels(INFO_VERSION).set(1)
+
+#: (namespace, rollout) → time of the newest history entry already observed
+_HISTORY_SEEN: dict[tuple[str, str], str] = {}
+
+
+def count_events(_rollout: Mapping[str, Any], entries: list[PendingEvent]) -> None:
+    """The engine's event sink: each event posted, by reason and type."""
+    for entry in entries:
+        EVENTS.labels(entry.reason, entry.type).inc()
+
+
+def observe_phase_durations(namespace: str, name: str, history: list[Mapping[str, Any]]) -> None:
+    """For each new history entry that leaves a phase, the time since the entry that entered it. The history an
+    operator finds at start-up is taken as seen (a restart observes nothing twice)."""
+    key = (namespace, name)
+    seen = _HISTORY_SEEN.get(key)
+    newest = str(history[-1].get("time")) if history else ""
+    _HISTORY_SEEN[key] = newest
+    if seen is None:
+        return
+    for i, entry in enumerate(history):
+        if str(entry.get("time")) <= seen or entry.get("from") in (None, entry.get("to")):
+            continue
+        entered = next((h for h in reversed(history[:i]) if h.get("to") == entry.get("from")
+                        and h.get("from") != entry.get("from")), None)
+        start, end = parse_time((entered or {}).get("time")), parse_time(entry.get("time"))
+        if start is not None and end is not None and end >= start:
+            PHASE_DURATION.labels(str(entry["from"])).observe((end - start).total_seconds())
+
+
 def publish(namespace: str, name: str, status: Mapping[str, Any]) -> None:
     """Per-rollout gauges from its status."""
+    observe_phase_durations(namespace, name, list(status.get("history") or []))
     WEIGHT.labels(namespace, name).set(int(status.get("weight") or 0))
     STEP.labels(namespace, name).set(int(status.get("step") or 0))
     current = status.get("phase")
@@ -63,6 +118,7 @@ def publish(namespace: str, name: str, status: Mapping[str, Any]) -> None:
 
 
 def forget(namespace: str, name: str) -> None:
+    _HISTORY_SEEN.pop((namespace, name), None)
     for gauge in (WEIGHT, STEP):
         try:
             gauge.remove(namespace, name)
@@ -88,6 +144,64 @@ def count_phases(statuses: list[Mapping[str, Any]]) -> None:
             counts[phase] += 1
     for phase, n in counts.items():
         ROLLOUTS.labels(phase).set(n)
+
+
+class Rollout(Protocol):
+    """What the collector reads of the engine's record of a rollout."""
+
+    key: tuple[str, str]
+    spec: RolloutSpec | None
+
+    def latest(self) -> dict[str, Any]: ...
+
+
+#: status.analysis field → (metric label, promotion gate of the step, rollback limit of the step)
+GATES: dict[str, tuple[str, Callable[[PhaseSpec], float | None], Callable[[PhaseSpec], float | None]]] = {
+    "errorRate": ("error_rate", lambda p: p.max_error_rate, lambda p: p.rollback_error_rate),
+    "latencyP95": ("latency_p95_seconds", lambda p: p.max_latency_p95, lambda p: p.rollback_latency_p95),
+    "consensusConfidence": ("consensus_confidence", lambda p: p.min_confidence, lambda p: p.rollback_confidence),
+    "costPerRequest": ("cost_per_request_usd", lambda p: p.max_cost_per_request, lambda p: None),
+}
+
+
+class RolloutCollector:
+    """At scrape time, from the rollouts the engine holds: ``wallbounce_rollout_info{namespace,name,phase,step}``,
+    ``wallbounce_rollout_analysis_value{namespace,rollout,metric}`` (the last analysis) and
+    ``wallbounce_rollout_threshold{namespace,rollout,metric,gate}`` (the current step's ``promote`` gate and
+    ``rollback`` limit, tier defaults applied)."""
+
+    def __init__(self, rollouts: Callable[[], Iterable[Rollout]]) -> None:
+        self.rollouts = rollouts
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        info = GaugeMetricFamily("wallbounce_rollout_info", "A rollout's phase and step (always 1)",
+                                 labels=["namespace", "name", "phase", "step"])
+        value = GaugeMetricFamily("wallbounce_rollout_analysis_value", "The last analysed value of the canary",
+                                  labels=["namespace", "rollout", "metric"])
+        threshold = GaugeMetricFamily("wallbounce_rollout_threshold", "The current step's promotion gate and "
+                                      "rollback limit", labels=["namespace", "rollout", "metric", "gate"])
+        for record in list(self.rollouts()):
+            namespace, name = record.key
+            status = record.latest()
+            step = int(status.get("step") or 0)
+            info.add_metric([namespace, name, str(status.get("phase") or "Pending"), str(step)], 1)
+            analysis = status.get("analysis") or {}
+            for field, (metric, _, _) in GATES.items():
+                if isinstance(analysis.get(field), int | float):
+                    value.add_metric([namespace, name, metric], float(analysis[field]))
+            if record.spec is None or not record.spec.phases:
+                continue
+            phase = record.spec.phases[min(max(step, 1), len(record.spec.phases)) - 1]
+            for metric, promote, rollback in GATES.values():
+                for gate, limit in (("promote", promote(phase)), ("rollback", rollback(phase))):
+                    if limit is not None:
+                        threshold.add_metric([namespace, name, metric, gate], float(limit))
+        return [info, value, threshold]
+
+    def describe(self) -> Iterable[Any]:
+        return []
 
 
 class Health:

@@ -25,18 +25,23 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKSPACE = {"wallbounce-api": "api", "wallbounce-operator": "operator", "wallbounce-service": "service",
+WORKSPACE = {"wallbounce-api": "api", "wallbounce-operator": "operator", "kubectl-wallbounce": "kubectl-plugin",
+             "wallbounce-service": "service",
              "wallbounce-devstack": "e2e"}
 #: distribution → (its packages, its console scripts, modules it must NOT be able to import)
 PRODUCTS = {
     "wallbounce-api": (["wallbounce_api"], [], []),
-    "wallbounce-operator": (["wallbounce_operator"], ["wallbounce-operator", "kubectl-wallbounce"],
+    "wallbounce-operator": (["wallbounce_operator"], ["wallbounce-operator"],
                             ["openai", "anthropic", "google.genai", "redis", "rich", "wallbounce_service",
                              "wallbounce_local"]),
+    "kubectl-wallbounce": (["wallbounce_kubectl"], ["kubectl-wallbounce"],
+                           ["kubernetes", "kopf", "yaml", "openai", "anthropic", "google.genai", "wallbounce_operator",
+                            "wallbounce_service", "wallbounce_local"]),
     "wallbounce-service": (["wallbounce_service"], ["wallbounce-service"],
                            ["kopf", "wallbounce_operator", "wallbounce_local", "rich"]),
+    # the local stack runs the service and its simulators play the service's evaluation set: it needs the service
     "wallbounce-devstack": (["wallbounce_local", "wallbounce_sim"], ["wallbounce-local"],
-                            ["openai", "anthropic", "kopf", "wallbounce_operator", "wallbounce_service"]),
+                            ["kopf", "wallbounce_operator", "wallbounce_kubectl"]),
 }
 
 
@@ -105,18 +110,30 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return built
 
 
+def workspace_closure(distribution: str) -> list[str]:
+    """``distribution``, wallbounce-api and the workspace distributions they declare, through their declarations."""
+    found, queue = [], [distribution, "wallbounce-api"]
+    while queue:
+        name = queue.pop()
+        if name not in found:
+            found.append(name)
+            queue += [canonicalize_name(r.name) for r in declared(name) if canonicalize_name(r.name) in WORKSPACE]
+    return found
+
+
 def clean_venv(path: Path, distribution: str, wheels: dict[str, Path]) -> Path:
-    """A virtualenv with ``distribution``, wallbounce-api and their declared dependencies only; its python."""
+    """A virtualenv with ``distribution``, wallbounce-api, the workspace distributions they declare and the declared
+    dependencies of all of them only; its python."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
     python = path / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     assert site != Path(sysconfig.get_paths()["purelib"])
-    for dist in closure(declared(distribution) + declared("wallbounce-api")).values():
+    own = workspace_closure(distribution)
+    for dist in closure([r for name in own for r in declared(name)]).values():
         link(dist, site)
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-                    "--no-index", str(wheels["wallbounce-api"]), str(wheels[distribution])],
-                   check=True, timeout=300)
+                    "--no-index", *(str(wheels[name]) for name in own)], check=True, timeout=300)
     return python
 
 

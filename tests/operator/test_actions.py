@@ -21,9 +21,11 @@ pytestmark = pytest.mark.integration
 
 
 def run_cli(*args: str, kubeconfig: str) -> subprocess.CompletedProcess[str]:
-    """A command with this environment's console scripts (``kubectl-wallbounce``) on PATH."""
+    """A command with this environment's console scripts (``kubectl-wallbounce``) and kubectl on PATH, as a user
+    has them (the plugin drives the kubectl it is plugged into)."""
     bindir = str(Path(sys.executable).parent)
-    env = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": f"{bindir}:{os.environ['PATH']}"}
+    kubectl_dir = str(Path(args[0]).parent) if "/" in args[0] else ""
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "PATH": f"{bindir}:{kubectl_dir}:{os.environ['PATH']}"}
     return subprocess.run(list(args), capture_output=True, text=True, env=env, timeout=60)
 
 

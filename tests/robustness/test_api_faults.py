@@ -61,7 +61,9 @@ def test_route_deleted_and_recreated_mid_phase(driver: Driver, operator: Operato
     driver.objects.delete_namespaced_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, driver.namespace, "httproutes",
                                                    "techsapo")
     status = driver.wait_phase("reroute", "Paused", timeout=30)
-    assert (status["pauseReason"], status["step"], status["weight"]) == ("RouteMissing", 1, 10)
+    # no route carries canary traffic: the weight says so, the step's weight is still the one wanted
+    assert (status["pauseReason"], status["step"], status["weight"], status["desiredWeight"]) == (
+        "RouteMissing", 1, 0, 10)
     driver.create_route()  # recreated from the manifest at 100/0, its owner annotation with it
     driver.own_route("techsapo", "reroute")
     driver.wait_weight(10)  # re-asserted on the new route

@@ -12,12 +12,18 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
-CHART = ROOT / "charts" / "wallbounce"
+OPERATOR_CHART = ROOT / "charts" / "wallbounce-operator"
+SERVICE_CHART = ROOT / "charts" / "wallbounce-service"
+CHARTS = (OPERATOR_CHART, SERVICE_CHART)
+# helm built from its Go module carries no default Kubernetes version (it would assume 1.20 and refuse the charts'
+# kubeVersion); `helm template` and `helm lint` are told the version of the API server the tests run
+KUBE_VERSION = ["--kube-version", "1.36.0"]
 CRD = ROOT / "crds" / "wallbouncerollouts.yaml"
 PROMETHEUS_RULE = MANIFESTS / "base" / "prometheusrule.yaml"
-CHART_RULES = CHART / "files" / "prometheus-rules.yaml"
+CHART_RULES = {"wallbounce-operator": OPERATOR_CHART / "files" / "prometheus-rules.yaml",
+               "wallbounce-service": SERVICE_CHART / "files" / "prometheus-rules.yaml"}
 DASHBOARD = MANIFESTS / "base" / "dashboards" / "wallbounce-rollouts.json"
-CHART_DASHBOARD = CHART / "files" / "dashboards" / "wallbounce-rollouts.json"
+CHART_DASHBOARD = OPERATOR_CHART / "files" / "dashboards" / "wallbounce-rollouts.json"
 ROUTERS = ("gatewayAPI", "istio", "smi")
 ACTIONS = ("pause", "resume", "promote", "promote-full", "abort", "retry")
 

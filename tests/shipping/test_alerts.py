@@ -1,6 +1,8 @@
 """The PrometheusRule: ``promtool check rules`` and ``promtool test rules`` (every alert has a series that
-must fire and one that must not, in tests/shipping/promtool/), the seed's three levels with their
-``for`` durations, metric names from the contracts, and the Helm chart carrying the same groups."""
+must fire and one that must not, in tests/shipping/promtool/), the alert levels with their ``for`` durations
+(warning and critical only, no alert that pages on one evaluation), ``absent()`` for vanished targets, a
+``runbook_url`` to its own section of docs/runbooks.md, metric names from the contracts, and the Helm charts
+carrying the same groups."""
 
 from __future__ import annotations
 
@@ -29,9 +31,12 @@ OPERATOR_METRICS = {
     "wallbounce_operator_rollout_phase", "wallbounce_operator_rollout_paused", "wallbounce_operator_verdicts_total",
     "wallbounce_operator_transitions_total", "wallbounce_operator_reconcile_duration_seconds",
     "wallbounce_operator_prometheus_queries_total", "wallbounce_operator_prometheus_query_errors_total",
+    "wallbounce_operator_info", "wallbounce_operator_notifications_total", "wallbounce_rollout_events_total",
+    "wallbounce_rollout_phase_duration_seconds", "wallbounce_rollout_info", "wallbounce_rollout_analysis_value",
+    "wallbounce_rollout_threshold", "wallbounce_operator_oldest_evaluation_age_seconds",
 }
 HISTOGRAMS = {m.REQUEST_DURATION_SECONDS, m.CONSENSUS_CONFIDENCE, m.PROVIDER_DURATION_SECONDS,
-              "wallbounce_operator_reconcile_duration_seconds"}
+              "wallbounce_operator_reconcile_duration_seconds", "wallbounce_rollout_phase_duration_seconds"}
 KNOWN = SERVICE_METRICS | OPERATOR_METRICS | {f"{h}_{s}" for h in HISTOGRAMS for s in ("bucket", "sum", "count")}
 
 
@@ -74,12 +79,12 @@ def test_promtool_unit_tests_fail_when_an_alert_is_broken(promtool: Path, rules_
     broken = groups()
     for group in broken:
         for rule in group["rules"]:
-            if rule.get("alert") == "WallBounceErrorRateEmergency":
+            if rule.get("alert") == "WallBounceErrorRateAtRollbackLevel":
                 rule["expr"] = rule["expr"].replace("> 0.03", "> 0.5")
     (rules_dir / "wallbounce-rules.yaml").write_text(yaml.safe_dump({"groups": broken}, sort_keys=False))
     proc = run([promtool, "test", "rules", rules_dir / "service_alerts_test.yaml"], check=False)
     assert proc.returncode != 0
-    assert "WallBounceErrorRateEmergency" in proc.stdout + proc.stderr
+    assert "WallBounceErrorRateAtRollbackLevel" in proc.stdout + proc.stderr
 
 
 def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
@@ -96,15 +101,14 @@ def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
     assert with_for <= quiet, f"alerts with a 'for' never checked before it elapses: {with_for - quiet}"
 
 
-def test_the_seed_alert_levels() -> None:
+def test_the_alert_levels() -> None:
     rules = alerts()
     levels = {
         "warning": ("5m", {"WallBounceConsensusConfidenceLow": "< 0.8", "WallBounceLatencyP95High": "> 5",
                            "WallBounceMemoryHigh": "> 800 * 1024 * 1024"}),
         "critical": ("1m", {"WallBounceErrorRateHigh": "> 0.02", "WallBounceConsensusConfidenceCritical": "< 0.7",
-                            "WallBounceMemoryCritical": "> 1000 * 1024 * 1024"}),
-        "emergency": (None, {"WallBounceErrorRateEmergency": "> 0.03", "WallBounceAllProvidersDown": "== 0",
-                             "WallBounceProcessDown": "== 0"}),
+                            "WallBounceMemoryCritical": "> 1000 * 1024 * 1024", "WallBounceAllProvidersDown": "== 0",
+                            "WallBounceProcessDown": "== 0", "WallBounceRolloutRolledBack": "== 1"}),
     }
     for severity, (duration, named) in levels.items():
         for name, threshold in named.items():
@@ -112,10 +116,31 @@ def test_the_seed_alert_levels() -> None:
             assert rule["labels"]["severity"] == severity, name
             assert rule.get("for") == duration, name
             assert threshold in rule["expr"], name
+    rollback_level = rules["WallBounceErrorRateAtRollbackLevel"]
+    assert (rollback_level["labels"]["severity"], rollback_level["for"]) == ("critical", "30s")
+    assert "> 0.03" in rollback_level["expr"]
     assert "process_resident_memory_bytes" in rules["WallBounceMemoryHigh"]["expr"]
-    for name in ("WallBounceRolloutRolledBack", "WallBounceRolloutPausedOnAnalysisErrors",
-                 "WallBouncePrometheusUnreachable"):
+    assert {r["labels"]["severity"] for r in rules.values()} == {"warning", "critical"}
+    assert all(r.get("for") for r in rules.values()), [n for n, r in rules.items() if not r.get("for")]
+    for name in ("WallBounceRolloutPausedOnAnalysisErrors", "WallBouncePrometheusUnreachable"):
         assert name in rules
+
+
+def test_vanished_targets_alert_through_absent() -> None:
+    rules = alerts()
+    assert rules["WallBounceOperatorAbsent"]["expr"] == 'absent(up{job="wallbounce-operator"})'
+    assert rules["WallBounceServiceTargetsAbsent"]["expr"] == 'absent(up{job="wallbounce-service"})'
+
+
+def test_every_alert_has_its_runbook_section() -> None:
+    runbooks = (PROMETHEUS_RULE.parents[2] / "docs" / "runbooks.md").read_text()
+    sections = dict(re.findall(r"(?m)^## (\w+)\n(.*?)(?=^## |\Z)", runbooks, re.S))
+    assert set(sections) == set(alerts()), "one section per alert, no other"
+    for name, rule in alerts().items():
+        url = rule["annotations"]["runbook_url"]
+        assert url.endswith(f"/docs/runbooks.md#{name.lower()}"), name
+        for part in ("**What it means.**", "**What to check.**", "**What to do.**"):
+            assert part in sections[name], f"docs/runbooks.md, {name}: {part}"
 
 
 def test_alerts_use_only_contract_metrics() -> None:
@@ -125,4 +150,9 @@ def test_alerts_use_only_contract_metrics() -> None:
 
 
 def test_the_chart_ships_the_same_rule_groups() -> None:
-    assert yaml.safe_load(CHART_RULES.read_text())["groups"] == groups()
+    """Each chart ships its own group of the kustomize base's PrometheusRule, verbatim."""
+    shipped = {name: yaml.safe_load(path.read_text())["groups"] for name, path in CHART_RULES.items()}
+    assert {name: [g["name"] for g in gs] for name, gs in shipped.items()} == {
+        "wallbounce-operator": ["wallbounce-operator"], "wallbounce-service": ["wallbounce-service"]}
+    assert sorted((g for gs in shipped.values() for g in gs), key=lambda g: g["name"]) == sorted(
+        groups(), key=lambda g: g["name"])

@@ -1,7 +1,10 @@
-"""Argo CD: the Lua health check and resource actions run the way Argo CD runs them (a Lua 5.1
-interpreter from PyPI, ``obj`` as a global, JSON numbers as floats, no os/io), the argocd-cm snippet
-carries exactly the standalone .lua files, the Application's ignoreDifferences select exactly the route
-weights the operator writes, and both examples are accepted by a real API server (Argo CD's CRD installed)."""
+"""Argo CD: the Lua health check and resource actions, laid out as in Argo CD's ``resource_customizations``
+(``wallbounce.dev/WallBounceRollout/health.lua``, ``health_test.yaml``, ``testdata/``, ``actions/``,
+``actions/action_test.yaml``), run the way Argo CD runs them (a Lua 5.1 interpreter from PyPI, ``obj`` as a global,
+JSON numbers as floats, no os/io) against every case of those test files as Argo CD's own test does; the argocd-cm
+snippet carries exactly those .lua files; the Application syncs out-of-sync objects only and ignores exactly what
+the operator writes (the route weights, and fields of its field manager); both examples are accepted by a real API
+server (Argo CD's CRD installed)."""
 
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ from tests.shipping.support import ACTIONS, MANIFESTS, documents, dry_run, load_
 from wallbounce_api import ACTION_ANNOTATION, GROUP, KIND
 
 ARGOCD = MANIFESTS / "argocd"
-HEALTH = ARGOCD / "health.lua"
-DISCOVERY = ARGOCD / "actions" / "discovery.lua"
+CUSTOM = ARGOCD / "resource_customizations" / GROUP / KIND
+HEALTH = CUSTOM / "health.lua"
+DISCOVERY = CUSTOM / "actions" / "discovery.lua"
 GROUP_KIND = f"{GROUP}_{KIND}"
 
 
@@ -112,13 +116,13 @@ def test_health_of_an_unknown_phase_is_unknown() -> None:
 @pytest.mark.parametrize("action", ACTIONS)
 def test_each_action_sets_the_annotation_and_nothing_else(action: str) -> None:
     before = rollout("Progressing")
-    after = run_lua(ARGOCD / "actions" / action / "action.lua", before)
+    after = run_lua(CUSTOM / "actions" / action / "action.lua", before)
     assert after["metadata"]["annotations"] == {"team": "llm", ACTION_ANNOTATION: action}
     after["metadata"]["annotations"].pop(ACTION_ANNOTATION)
     assert after == jsonish(before), "an action must not change the spec (Argo CD would see drift)"
     bare = rollout("Progressing")
     del bare["metadata"]["annotations"]
-    assert run_lua(ARGOCD / "actions" / action / "action.lua", bare)["metadata"]["annotations"] == {
+    assert run_lua(CUSTOM / "actions" / action / "action.lua", bare)["metadata"]["annotations"] == {
         ACTION_ANNOTATION: action}
 
 
@@ -159,8 +163,8 @@ def test_argocd_cm_snippet_holds_exactly_the_lua_files() -> None:
     assert actions["discovery.lua"] == DISCOVERY.read_text()
     assert [d["name"] for d in actions["definitions"]] == list(ACTIONS)
     for definition in actions["definitions"]:
-        assert definition["action.lua"] == (ARGOCD / "actions" / definition["name"] / "action.lua").read_text()
-    lua_files = {p.relative_to(ARGOCD).as_posix() for p in ARGOCD.rglob("*.lua")}
+        assert definition["action.lua"] == (CUSTOM / "actions" / definition["name"] / "action.lua").read_text()
+    lua_files = {p.relative_to(CUSTOM).as_posix() for p in ARGOCD.rglob("*.lua")}
     assert lua_files == {"health.lua", "actions/discovery.lua", *(f"actions/{a}/action.lua" for a in ACTIONS)}
 
 
@@ -184,9 +188,45 @@ def routes(cluster: Cluster) -> dict[str, dict[str, Any]]:
     return found
 
 
+def test_health_test_yaml_in_argocds_format() -> None:
+    """Every case of health_test.yaml, as Argo CD's TestLuaHealthScript runs them: the testdata object in, the
+    health status and message out; the cases cover every phase, a stalled one, pause reasons, an unobserved
+    generation and no status."""
+    cases = yaml.safe_load((CUSTOM / "health_test.yaml").read_text())["tests"]
+    for case in cases:
+        obj = load_yaml_file(CUSTOM / case["inputPath"])[0]
+        assert run_lua(HEALTH, obj) == case["healthStatus"], case["inputPath"]
+    phases = {load_yaml_file(CUSTOM / c["inputPath"])[0].get("status", {}).get("phase") for c in cases}
+    assert phases == {"Progressing", "Holding", "Paused", "RollingBack", "Completed", "Promoting", "Promoted",
+                      "RolledBack", "Aborted", None}
+    assert {c["healthStatus"]["status"] for c in cases} == {"Progressing", "Suspended", "Degraded", "Healthy"}
+    assert sorted(p.name for p in (CUSTOM / "testdata").iterdir()) == sorted(
+        Path(c["inputPath"]).name for c in cases), "every testdata file is a case"
+
+
+def test_action_test_yaml_in_argocds_format() -> None:
+    """Every discovery and action case of actions/action_test.yaml, as Argo CD's TestLuaResourceActionsScript runs
+    them."""
+    spec = yaml.safe_load((CUSTOM / "actions" / "action_test.yaml").read_text())
+    for case in spec["discoveryTests"]:
+        obj = load_yaml_file(CUSTOM / "actions" / case["inputPath"])[0]
+        found = run_lua(DISCOVERY, obj)
+        assert {name: a["disabled"] for name, a in found.items()} == {
+            r["name"]: r["disabled"] for r in case["result"]}, case["inputPath"]
+    for case in spec["actionTests"]:
+        obj = load_yaml_file(CUSTOM / "actions" / case["inputPath"])[0]
+        out = run_lua(CUSTOM / "actions" / case["action"] / "action.lua", obj)
+        assert out == jsonish(load_yaml_file(CUSTOM / "actions" / case["expectedOutputPath"])[0]), case["action"]
+    assert {c["action"] for c in spec["actionTests"]} == set(ACTIONS)
+
+
 def test_ignore_differences_select_exactly_the_weights(cluster: Cluster) -> None:
     app = load_yaml_file(ARGOCD / "application.yaml")[0]
-    ignored = {(d["group"], d["kind"]): d["jqPathExpressions"] for d in app["spec"]["ignoreDifferences"]}
+    assert {"ApplyOutOfSyncOnly=true", "RespectIgnoreDifferences=true"} <= set(app["spec"]["syncPolicy"]["syncOptions"])
+    managers = [d for d in app["spec"]["ignoreDifferences"] if "managedFieldsManagers" in d]
+    assert managers == [{"group": "*", "kind": "*", "managedFieldsManagers": ["wallbounce-operator"]}]
+    ignored = {(d["group"], d["kind"]): d["jqPathExpressions"] for d in app["spec"]["ignoreDifferences"]
+               if "jqPathExpressions" in d}
     assert set(ignored) == {("gateway.networking.k8s.io", "HTTPRoute"), ("networking.istio.io", "VirtualService"),
                             ("split.smi-spec.io", "TrafficSplit")}
     assert "RespectIgnoreDifferences=true" in app["spec"]["syncPolicy"]["syncOptions"]

@@ -61,6 +61,20 @@ def test_dashboard_has_the_panels_the_issue_asks_for() -> None:
     assert dashboard()["uid"] == "wallbounce-rollouts"
 
 
+def test_each_gate_is_drawn_beside_its_value() -> None:
+    """One panel per analysed metric: the canary's value, the step's promotion gate and its rollback limit."""
+    gates = {p["title"]: p for p in dashboard()["panels"] if p["title"].startswith("Gate: ")}
+    assert len(gates) == 4
+    for title, panel in gates.items():
+        exprs = [t["expr"] for t in panel["targets"]]
+        metric = re.findall(r'metric="(\w+)"', exprs[0])
+        assert len(exprs) == 3 and metric and all(f'metric="{metric[0]}"' in e for e in exprs), title
+        assert "wallbounce_rollout_analysis_value" in exprs[0]
+        assert 'gate="promote"' in exprs[1] and 'gate="rollback"' in exprs[2], title
+    titles = {p["title"] for p in dashboard()["panels"]}
+    assert {"Time spent per phase (p90)", "Events by reason"} <= titles
+
+
 def test_dashboard_ships_in_configmaps_with_the_sidecar_label() -> None:
     kustomization = load_yaml_file(MANIFESTS / "base" / "kustomization.yaml")[0]
     generator = next(g for g in kustomization["configMapGenerator"] if g["name"] == "wallbounce-dashboard")

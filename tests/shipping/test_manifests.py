@@ -15,7 +15,7 @@ from tests.shipping.support import MANIFESTS, ROOT, documents, dry_run, kinds, l
 from wallbounce_api import CRD_NAME, GROUP, KIND, PLURAL
 from wallbounce_local.procs import wait_for
 
-KUSTOMIZATIONS = ("base", "overlays/istio", "overlays/smi")
+KUSTOMIZATIONS = ("base", "overlays/istio", "overlays/smi", "flux")
 STABLE_ONLY = [("techsapo-stable", 100), ("techsapo-canary", 0)]
 
 
@@ -34,7 +34,8 @@ def test_kustomization_is_accepted_by_the_api_server(cluster: Cluster, path: str
     names = kinds(objects)
     assert ("CustomResourceDefinition", CRD_NAME) in names
     assert ("Deployment", "techsapo-stable") in names and ("Deployment", "techsapo-canary") in names
-    routes = {"base": "HTTPRoute", "overlays/istio": "VirtualService", "overlays/smi": "TrafficSplit"}
+    routes = {"base": "HTTPRoute", "overlays/istio": "VirtualService", "overlays/smi": "TrafficSplit",
+              "flux": "HTTPRoute"}
     route_kinds = {k for k, _ in names} & {"HTTPRoute", "VirtualService", "TrafficSplit"}
     assert route_kinds == {routes[path]}, f"{path} must route with exactly one {routes[path]}"
 
@@ -64,7 +65,7 @@ def test_a_sample_with_a_bad_ladder_is_rejected(cluster: Cluster) -> None:
 
 def test_every_manifest_file_is_validated() -> None:
     """Each YAML file under manifests/ is a kustomization, is reached from one, or is in samples/ or
-    argocd/ (validated on their own), so nothing ships unvalidated."""
+    argocd/ or is flux/flux-kustomization.yaml (validated on their own), so nothing ships unvalidated."""
     referenced: set[Path] = set()
     for kustomization in MANIFESTS.rglob("kustomization.yaml"):
         spec = yaml.safe_load(kustomization.read_text())
@@ -77,7 +78,7 @@ def test_every_manifest_file_is_validated() -> None:
         if path.suffix not in {".yaml", ".yml", ".json"} or path.name == "kustomization.yaml":
             continue
         rel = path.relative_to(MANIFESTS)
-        if rel.parts[0] in {"samples", "argocd"}:
+        if rel.parts[0] in {"samples", "argocd"} or rel.as_posix() == "flux/flux-kustomization.yaml":
             continue
         assert path.resolve() in referenced, f"manifests/{rel} is not part of any kustomization"
 
@@ -94,18 +95,21 @@ def test_operator_rbac_is_exactly_the_contract() -> None:
     def allow(group: str, resources: str, verbs: str) -> None:
         contract.update((group, r, v) for r in resources.split() for v in verbs.split())
 
-    allow(GROUP, PLURAL, "get list watch patch update")
-    allow(GROUP, f"{PLURAL}/status", "get patch update")
-    allow("apps", "deployments", "get list watch")
+    allow(GROUP, PLURAL, "get list watch patch")  # patch: a consumed action annotation removed
+    allow(GROUP, f"{PLURAL}/status", "patch")
+    allow("apps", "deployments", "get list watch patch")  # patch: completion.promoteStable
+    allow("apps", "replicasets", "list watch")
     for group, resource in (("gateway.networking.k8s.io", "httproutes"), ("networking.istio.io", "virtualservices"),
                             ("split.smi-spec.io", "trafficsplits")):
-        allow(group, resource, "get list watch update patch")
-    allow("", "events", "create patch")
-    allow("events.k8s.io", "events", "create patch")
+        allow(group, resource, "get list watch update")  # update: a PUT with the resourceVersion read
+    allow("", "events", "create")
     allow("", "namespaces", "list watch")
     allow("apiextensions.k8s.io", "customresourcedefinitions", "list watch")
     assert granted == contract
     assert not any("*" in str(rule) for rule in rbac["ClusterRole"]["rules"])
+    leases = {(g, r, v) for rule in rbac["Role"]["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+              for v in rule["verbs"]}
+    assert leases == {("coordination.k8s.io", "leases", v) for v in ("list", "create", "update", "delete")}
 
 
 def test_operator_rbac_grants_what_it_needs_and_nothing_more(cluster: Cluster, namespace: str) -> None:
@@ -260,8 +264,8 @@ def test_service_config_is_valid_for_the_service(monkeypatch: pytest.MonkeyPatch
 
     path = MANIFESTS / "base" / "service-config.yaml"
     config = yaml.safe_load(path.read_text())
-    chart_values = yaml.safe_load((ROOT / "charts" / "wallbounce" / "values.yaml").read_text())
-    assert chart_values["service"]["config"] == config
+    chart_values = yaml.safe_load((ROOT / "charts" / "wallbounce-service" / "values.yaml").read_text())
+    assert chart_values["config"] == config
     assert set(config) <= set(Settings.model_fields), set(config) - set(Settings.model_fields)
     monkeypatch.setenv("WALLBOUNCE_CONFIG_FILE", str(path))
     settings = Settings()
