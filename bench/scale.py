@@ -1,19 +1,22 @@
-"""Benchmark: how many WallBounceRollouts one operator process carries.
+"""Benchmark: how many WallBounceRollouts the operator carries, on one replica or several sharing shard Leases.
 
-For each N: a real kube-apiserver (fresh), N rollouts each with its own HTTPRoute and two
-Deployments, a traffic exporter serving the metrics contract for the 2N Services, a real Prometheus
-scraping it, and the operator (one process, all namespaces). After every rollout has started, it
-measures over a few analysis intervals: the operator's RSS and CPU, Prometheus queries per analysis
-tick, API requests per tick (kube-apiserver's own request counter), and the age of the oldest
-evaluation (every rollout must be judged at least once per interval).
+For each N: a real kube-apiserver (fresh), N rollouts each with its own HTTPRoute and two Deployments, a traffic
+exporter serving the metrics contract for the 2N Services, a real Prometheus scraping it, and R operator processes
+(all namespaces; with R > 1 on ``--shards`` Leases). After every rollout has started, it measures over a few
+analysis intervals, per replica and in total: RSS and CPU, verdicts, status writes and Prometheus queries per
+analysis tick, the API server's requests and writes per tick (its own counters, by verb and resource), and the age
+of the oldest evaluation (every rollout must be judged at least once per interval). With ``--failover`` it then
+SIGKILLs the replica holding the most shards and measures, under the same load, how long until every shard is held
+by a survivor and every rollout is judged on time again.
 
-    .venv/bin/python bench/scale.py --n 100 1000 [--interval 15] [--ticks 4] [--json out.json]
+    .venv/bin/python bench/scale.py --n 3000 10000 --interval 30 [--replicas 3 --shards 8 --failover] [--json out]
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import datetime as dt
 import json
 import re
 import signal
@@ -35,15 +38,19 @@ from wallbounce_local.driver import RolloutDriver
 from wallbounce_local.procs import wait_for
 from wallbounce_local.prometheus import Prometheus
 from wallbounce_local.traffic import ExporterTraffic
+from wallbounce_operator.shards import SHARD_PREFIX
 
 NAMESPACES = 10
+LEASE_NAMESPACE = "wallbounce-system"
+WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
 
 
-def metric(text: str, name: str, labels: str = "") -> float:
+def metric(text: str, name: str, *labels: str) -> float:
+    """The sum of ``name``'s samples whose label set contains every one of ``labels`` (``key="value"`` text)."""
     total = 0.0
     pattern = re.compile(rf"^{re.escape(name)}(\{{[^}}]*\}})? ([0-9.e+-]+)$", re.M)
     for match in pattern.finditer(text):
-        if labels in (match.group(1) or ""):
+        if all(label in (match.group(1) or "") for label in labels):
             total += float(match.group(2))
     return total
 
@@ -67,7 +74,7 @@ def drivers(api: client.ApiClient, exporter: Exporter, prometheus: str, interval
 def create_objects(api: client.ApiClient, spread: list[RolloutDriver[Any]], n: int) -> None:
     core = client.CoreV1Api(api)
     for driver in spread:
-        core.create_namespace({"metadata": {"name": driver.namespace}})
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=driver.namespace)))
 
     def one(i: int) -> None:
         driver, name = spread[i % NAMESPACES], f"r{i}"
@@ -79,57 +86,140 @@ def create_objects(api: client.ApiClient, spread: list[RolloutDriver[Any]], n: i
         list(pool.map(one, range(n)))
 
 
-def measure(plane: ControlPlane, operator: Operator, interval: int, ticks: int) -> dict[str, Any]:
-    """Over ``ticks`` analysis intervals: the operator's RSS and CPU, and per tick its Prometheus queries, query
-    errors and verdicts, the API server's requests, and the oldest evaluation's age."""
-    op_metrics = f"{operator.url}/metrics"
-    ctx = plane._ssl()  # the admin client certificate: kube-apiserver's /metrics needs it
-    proc = psutil.Process(operator.pid)
-    before_api = metric(http_text(f"{plane.server}/metrics", ctx), "apiserver_request_total")
-    before = http_text(op_metrics)
-    cpu0, wall0 = sum(proc.cpu_times()[:2]), time.monotonic()
-    lags, rss = [], []
+class Sample:
+    """One replica's figures over the measured window."""
+
+    def __init__(self, operator: Operator) -> None:
+        self.operator, self.proc = operator, psutil.Process(operator.pid)
+        self.before = http_text(f"{operator.url}/metrics")
+        self.cpu0 = sum(self.proc.cpu_times()[:2])
+        self.rss: list[int] = []
+        self.lags: list[float] = []
+        self.after = ""
+
+    def look(self) -> None:
+        self.lags.append(metric(http_text(f"{self.operator.url}/metrics"),
+                                "wallbounce_operator_oldest_evaluation_age_seconds"))
+        self.rss.append(self.proc.memory_info().rss)
+
+    def finish(self, wall: float, ticks: float) -> dict[str, Any]:
+        self.after = http_text(f"{self.operator.url}/metrics")
+
+        def per_tick(name: str) -> float:
+            return round((metric(self.after, name) - metric(self.before, name)) / ticks, 1)
+
+        return {
+            "rss_mib": round(max(self.rss) / 2**20, 1),
+            "cpu_percent_of_one_core": round(100 * (sum(self.proc.cpu_times()[:2]) - self.cpu0) / wall, 1),
+            "rollouts": int(metric(self.after, "wallbounce_operator_rollouts")),
+            "shards_held": int(metric(self.after, "wallbounce_operator_shards_held")),
+            "verdicts_per_tick": per_tick("wallbounce_operator_verdicts_total"),
+            "status_writes_per_tick": per_tick("wallbounce_operator_status_writes_total"),
+            "prometheus_queries_per_tick": per_tick("wallbounce_operator_prometheus_queries_total"),
+            "prometheus_query_errors": metric(self.after, "wallbounce_operator_prometheus_query_errors_total")
+            - metric(self.before, "wallbounce_operator_prometheus_query_errors_total"),
+            "oldest_evaluation_age_s_max": round(max(self.lags), 1),
+        }
+
+
+def api_counts(plane: ControlPlane) -> dict[str, float]:
+    """The API server's own request counters: all requests, writes, writes of Leases, writes of rollout status."""
+    text = http_text(f"{plane.server}/metrics", plane._ssl())  # the admin client certificate: /metrics needs it
+    writes = sum(metric(text, "apiserver_request_total", f'verb="{v}"') for v in WRITE_VERBS)
+    leases = sum(metric(text, "apiserver_request_total", f'verb="{v}"', 'resource="leases"') for v in WRITE_VERBS)
+    status = metric(text, "apiserver_request_total", 'verb="PATCH"', 'resource="wallbouncerollouts"',
+                    'subresource="status"')
+    return {"requests": metric(text, "apiserver_request_total"), "writes": writes, "lease_writes": leases,
+            "status_writes": status}
+
+
+def measure(plane: ControlPlane, operators: list[Operator], interval: int, ticks: int) -> dict[str, Any]:
+    """Over ``ticks`` analysis intervals: each replica's figures, their totals, and the API server's."""
+    before_api = api_counts(plane)
+    samples = [Sample(op) for op in operators]
+    wall0 = time.monotonic()
     for _ in range(ticks * 4):
         time.sleep(interval / 4)
-        text = http_text(op_metrics)
-        lags.append(metric(text, "wallbounce_operator_oldest_evaluation_age_seconds"))
-        rss.append(proc.memory_info().rss)
-    after = http_text(op_metrics)
-    after_api = metric(http_text(f"{plane.server}/metrics", ctx), "apiserver_request_total")
+        for sample in samples:
+            sample.look()
     wall = time.monotonic() - wall0
-    cpu = sum(proc.cpu_times()[:2]) - cpu0
     measured_ticks = wall / interval
-
-    def per_tick(name: str) -> float:
-        return round((metric(after, name) - metric(before, name)) / measured_ticks, 1)
-
+    replicas = [sample.finish(wall, measured_ticks) for sample in samples]
+    after_api = api_counts(plane)
+    api = {f"api_{k}_per_tick": round((after_api[k] - before_api[k]) / measured_ticks, 1) for k in after_api}
     return {
         "measured_s": round(wall, 1),
-        "rss_mib": round(max(rss) / 2**20, 1),
-        "cpu_percent_of_one_core": round(100 * cpu / wall, 1),
-        "prometheus_queries_per_tick": per_tick("wallbounce_operator_prometheus_queries_total"),
-        "prometheus_query_errors": metric(after, "wallbounce_operator_prometheus_query_errors_total") - metric(
-            before, "wallbounce_operator_prometheus_query_errors_total"),
-        "api_requests_per_tick": round((after_api - before_api) / measured_ticks, 1),
-        "verdicts_per_tick": per_tick("wallbounce_operator_verdicts_total"),
-        "oldest_evaluation_age_s_max": round(max(lags), 1),
+        "rss_mib": max(r["rss_mib"] for r in replicas),
+        "cpu_percent_of_one_core": round(sum(r["cpu_percent_of_one_core"] for r in replicas), 1),
+        "verdicts_per_tick": round(sum(r["verdicts_per_tick"] for r in replicas), 1),
+        "status_writes_per_tick": round(sum(r["status_writes_per_tick"] for r in replicas), 1),
+        "prometheus_queries_per_tick": round(sum(r["prometheus_queries_per_tick"] for r in replicas), 1),
+        "prometheus_query_errors": sum(r["prometheus_query_errors"] for r in replicas),
+        "oldest_evaluation_age_s_max": max(r["oldest_evaluation_age_s_max"] for r in replicas),
+        **api,
+        "per_replica": replicas,
     }
 
 
-def run(n: int, interval: int, ticks: int, workdir: Path) -> dict[str, Any]:
+def holders(api: client.ApiClient) -> dict[str, str]:
+    """Shard Lease name → holder, for the Leases still within their duration."""
+    now = dt.datetime.now(dt.UTC)
+    held: dict[str, str] = {}
+    leases: Any = client.CoordinationV1Api(api).list_namespaced_lease(LEASE_NAMESPACE)
+    for lease in leases.items:
+        name, spec = str(lease.metadata.name), lease.spec
+        if not name.startswith(SHARD_PREFIX) or not spec.holder_identity or spec.renew_time is None:
+            continue
+        if (now - spec.renew_time).total_seconds() < (spec.lease_duration_seconds or 15):
+            held[name] = str(spec.holder_identity)
+    return held
+
+
+def failover(api: client.ApiClient, operators: list[Operator], interval: int, timeout: float = 300) -> dict[str, Any]:
+    """SIGKILL the replica holding the most shards; seconds until every shard is held by a survivor, and until the
+    survivors judge every rollout on time again (their oldest evaluation age back within the interval)."""
+    held = holders(api)
+    ids = [f"op-{i}" for i in range(len(operators))]
+    victim = max(range(len(operators)), key=lambda i: sum(1 for h in held.values() if h == ids[i]))
+    lost = sorted(name for name, holder in held.items() if holder == ids[victim])
+    operators[victim].kill()
+    t0 = time.monotonic()
+    survivors = [op for i, op in enumerate(operators) if i != victim]
+    taken = judged = None
+    while time.monotonic() - t0 < timeout and judged is None:
+        time.sleep(0.5)
+        now = time.monotonic() - t0
+        if taken is None:
+            current = holders(api)
+            if all(current.get(name) not in (None, ids[victim]) for name in lost):
+                taken = now
+        if taken is not None:
+            lags = [metric(http_text(f"{op.url}/metrics"), "wallbounce_operator_oldest_evaluation_age_seconds")
+                    for op in survivors]
+            if max(lags) <= interval:
+                judged = now
+    return {"killed": ids[victim], "shards_lost": len(lost),
+            "shards_taken_over_s": None if taken is None else round(taken, 1),
+            "judged_on_time_again_s": None if judged is None else round(judged, 1)}
+
+
+def run(n: int, interval: int, ticks: int, replicas: int, shards: int, with_failover: bool,
+        workdir: Path) -> dict[str, Any]:
     plane = ControlPlane(workdir / "cp")
     exporter: Exporter | None = None
     prom: Prometheus | None = None
-    operator: Operator | None = None
+    operators: list[Operator] = []
+    scrape = "5s" if n <= 3000 else "15s"  # the exporter renders ~40 series per Service: 800k at 10,000 rollouts
     try:
         plane.start()
         api = config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
         thirdparty.install(api, ["gateway-api"])
         install_wallbounce_crd(api)
+        client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE)))
 
         exporter = Exporter(workdir / "exporter.log").start()
-        job = {**exporter.scrape_job(), "scrape_interval": "5s", "scrape_timeout": "5s"}
-        prom = Prometheus(workdir / "prom", [job], scrape_interval="5s").start()
+        job = {**exporter.scrape_job(), "scrape_interval": scrape, "scrape_timeout": scrape}
+        prom = Prometheus(workdir / "prom", [job], scrape_interval=scrape).start()
         spread = drivers(api, exporter, prom.url, interval)
         for i in range(n):
             spread[i % NAMESPACES].healthy(prefix=f"r{i}")
@@ -137,19 +227,28 @@ def run(n: int, interval: int, ticks: int, workdir: Path) -> dict[str, Any]:
         create_objects(api, spread, n)
         created_in = time.monotonic() - t0
 
-        operator = Operator(workdir / "operator.log", plane.kubeconfig, tick=None, query_timeout=10).start()
+        sharding = ("--shards", str(shards), "--lease-namespace", LEASE_NAMESPACE) if shards else ()
+        for i in range(replicas):
+            operators.append(Operator(workdir / f"operator-{i}.log", plane.kubeconfig, tick=None, query_timeout=10,
+                                      args=("--prometheus", prom.url, *sharding, "--replica-id", f"op-{i}")))
+        for op in operators:
+            op.start()
 
         def started() -> bool:
             return sum(1 for s in spread[0].statuses(cluster_wide=True).values() if s.get("phase")) >= n
 
         t0 = time.monotonic()
-        wait_for("every rollout to start", started, timeout=600, every=2)
+        wait_for("every rollout to start", started, timeout=1800, every=5)
         startup = time.monotonic() - t0
         time.sleep(interval * 1.5)  # every rollout has been judged once at least
-        return {"n": n, "interval_s": interval, "objects_created_s": round(created_in, 1),
-                "all_started_s": round(startup, 1), **measure(plane, operator, interval, ticks)}
+        result = {"n": n, "interval_s": interval, "shards": shards, "scrape": scrape,
+                  "objects_created_s": round(created_in, 1), "all_started_s": round(startup, 1),
+                  **measure(plane, operators, interval, ticks), "replicas": replicas}
+        if with_failover and replicas > 1:
+            result["failover"] = failover(api, operators, interval)
+        return result
     finally:
-        for part in (operator, exporter, prom):
+        for part in (*operators, exporter, prom):
             if part is not None:
                 part.stop()
         plane.stop()
@@ -159,22 +258,35 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: no orphan servers
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, nargs="+", default=[100, 1000])
-    parser.add_argument("--interval", type=int, default=15)
+    parser.add_argument("--interval", type=int, default=30)
     parser.add_argument("--ticks", type=int, default=4, help="analysis intervals to measure over")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--replicas", type=int, default=1, help="operator processes")
+    parser.add_argument("--shards", type=int, default=0, help="shard Leases (0: one replica acts on every rollout)")
+    parser.add_argument("--failover", action="store_true", help="then SIGKILL the replica holding the most shards")
+    parser.add_argument("--json", type=Path, help="also append the results here")
     args = parser.parse_args()
+    if args.replicas > 1 and not args.shards:
+        parser.error("several replicas need --shards")
     results = []
     for n in args.n:
         with tempfile.TemporaryDirectory(prefix=f"wb-scale-{n}-") as tmp:
-            result = run(n, args.interval, args.ticks, Path(tmp))
+            result = run(n, args.interval, args.ticks, args.replicas, args.shards, args.failover, Path(tmp))
         results.append(result)
         print(json.dumps(result), flush=True)
     print()
-    print(f"{'N':>6} {'RSS MiB':>8} {'CPU %':>6} {'queries/tick':>12} {'API req/tick':>12} {'verdicts/tick':>13} "
-          f"{'oldest eval s':>13}")
+    print(f"{'N':>6} {'R':>2} {'RSS MiB':>8} {'CPU %':>6} {'queries/tick':>12} {'API req/tick':>12} "
+          f"{'API writes/tick':>15} {'verdicts/tick':>13} {'oldest eval s':>13}")
     for r in results:
-        print(f"{r['n']:>6} {r['rss_mib']:>8} {r['cpu_percent_of_one_core']:>6} {r['prometheus_queries_per_tick']:>12} "
-              f"{r['api_requests_per_tick']:>12} {r['verdicts_per_tick']:>13} {r['oldest_evaluation_age_s_max']:>13}")
+        print(f"{r['n']:>6} {r['replicas']:>2} {r['rss_mib']:>8} {r['cpu_percent_of_one_core']:>6} "
+              f"{r['prometheus_queries_per_tick']:>12} {r['api_requests_per_tick']:>12} "
+              f"{r['api_writes_per_tick']:>15} {r['verdicts_per_tick']:>13} {r['oldest_evaluation_age_s_max']:>13}")
+        for i, rep in enumerate(r["per_replica"]):
+            print(f"{'':>6} op-{i} RSS {rep['rss_mib']} MiB, CPU {rep['cpu_percent_of_one_core']} %, "
+                  f"{rep['rollouts']} rollouts on {rep['shards_held']} shards, {rep['verdicts_per_tick']} verdicts, "
+                  f"{rep['status_writes_per_tick']} status writes, {rep['prometheus_queries_per_tick']} queries "
+                  f"per tick, oldest evaluation {rep['oldest_evaluation_age_s_max']} s")
+        if "failover" in r:
+            print(f"{'':>6} failover: {r['failover']}")
     if args.json:
         existing = json.loads(args.json.read_text()) if args.json.exists() else []
         args.json.write_text(json.dumps(existing + results, indent=2))

@@ -75,9 +75,9 @@ class ExporterTraffic:
         from fresh counters."""
         old = self.revisions.get(deployment)
         self.revisions[deployment] = revision
-        if old is not None and old != revision and deployment in self.profiles:
-            http_json(f"{self.url}/profiles", {"namespace": self.namespace, "service": deployment, "revision": old,
-                                               "rps": 0})
+        if old != revision and deployment in self.profiles:  # (a profile set before any revision: revision "")
+            http_json(f"{self.url}/profiles", {"namespace": self.namespace, "service": deployment,
+                                               "revision": old or "", "rps": 0})
             self.set(deployment, **{k: v for k, v in self.profiles[deployment].items() if k != "revision"})
 
     def drop(self, service: str) -> None:
