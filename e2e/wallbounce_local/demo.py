@@ -251,7 +251,7 @@ def quickstart_help(console: Console, state_dir: Path, gateway_url: str) -> None
 and `make demo-down` to stop it.""", highlight=False)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m wallbounce_local.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     speed = parser.add_mutually_exclusive_group()
@@ -264,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, default=None, help="default: .wallbounce/ in the repository")
     parser.add_argument("--stack-only", action="store_true",
                         help="start the stack, print how to use it and leave it running (the README's quickstart)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     dwell = SPEEDS[args.speed or "normal"]
     console = Console()
     state_dir = (args.state_dir or cli.default_state_dir()).resolve()

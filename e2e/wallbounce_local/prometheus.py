@@ -129,15 +129,6 @@ class Prometheus(PrometheusAPI, ProcessComponent):
                 f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-lifecycle",
                 "--storage.tsdb.retention.time=1d", "--log.level=warn"]
 
-    def reload(self, scrape_configs: list[dict[str, Any]] | None = None) -> None:
-        """Rewrite the scrape configuration and make the running server load it."""
-        if scrape_configs is not None:
-            self.scrape_configs = list(scrape_configs)
-        self.write_config()
-        req = urllib.request.Request(f"{self.url}/-/reload", method="POST")  # noqa: S310 - our loopback URL
-        with urllib.request.urlopen(req, timeout=10):  # noqa: S310
-            pass
-
     def stop(self) -> None:
         ProcessComponent.stop(self)
         self.process = None

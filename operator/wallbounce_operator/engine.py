@@ -113,7 +113,6 @@ class Record:
     body: dict[str, Any]
     spec: RolloutSpec | None = None
     spec_of: tuple[Any, Any] | None = None  # (uid, generation) the spec was parsed from
-    spec_error: str | None = None
     refs: References | None = None
     next_check: float = 0.0  # wall-clock time of the next analysis
     next_guard: float = 0.0  # wall-clock time of the next guard look (between analyses)
@@ -211,9 +210,9 @@ class Engine:
             return
         record.spec_of = of
         try:
-            record.spec, record.spec_error = RolloutSpec.from_dict(record.body.get("spec") or {}), None
+            record.spec = RolloutSpec.from_dict(record.body.get("spec") or {})
         except ValueError as exc:
-            record.spec, record.spec_error = None, str(exc)
+            record.spec = None
             log.error("rollout %s/%s has an unusable spec: %s", *record.key, exc)
         self._refer(record, record.spec)
 

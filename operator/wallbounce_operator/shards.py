@@ -223,7 +223,3 @@ class Shards:
     def _lose(self, shard: int, why: str) -> None:
         self.held.pop(shard, None)
         log.info("stopped acting on shard %d: %s", shard, why)
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"identity": self.identity, "held": sorted(s for s in self.held if self.acting(s)),
-                "as_of": _micro(dt.datetime.now(dt.UTC))}

@@ -55,10 +55,6 @@ class Calibration:
         return json.dumps(asdict(self), indent=2) + "\n"
 
 
-#: used only when the shipped file is missing (a broken install): the identity map, drift off
-UNCALIBRATED = Calibration((0.0, 1.0), (0.0, 1.0), 0.0, 0.0, fitted_on="uncalibrated")
-
-
 @functools.cache
 def load(path: Path = CALIBRATION_FILE) -> Calibration:
     data = json.loads(path.read_text(encoding="utf-8"))

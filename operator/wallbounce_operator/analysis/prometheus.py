@@ -31,7 +31,6 @@ from . import histogram, queries
 
 log = logging.getLogger("wallbounce.prometheus")
 
-SeriesKey = tuple[str, str, str]  # (namespace, service, revision)
 SERVED = ("success", "error", "low_consensus")
 
 
