@@ -1,5 +1,5 @@
-"""Plot operator RSS and evaluation lag against the number of rollouts, one line per analysis interval,
-from ``bench/scale.py --json``.
+"""Plot operator RSS (the largest replica's) and evaluation lag against the number of rollouts, one line per analysis
+interval and number of replicas, from ``bench/scale.py --json``.
 
     .venv/bin/python bench/plot.py results.json docs/benchmarks-scale.png
 """
@@ -19,18 +19,18 @@ import matplotlib.pyplot as plt
 
 
 def main() -> None:
-    by_interval: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    by_interval: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
     for r in json.loads(Path(sys.argv[1]).read_text()):
-        by_interval[r["interval_s"]].append(r)
+        by_interval[(r["interval_s"], r.get("replicas", 1))].append(r)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for interval, results in sorted(by_interval.items()):
+    for (interval, replicas), results in sorted(by_interval.items()):
         results.sort(key=lambda r: r["n"])
         n = [r["n"] for r in results]
-        left.plot(n, [r["rss_mib"] for r in results], marker="o", label=f"interval {interval} s")
+        left.plot(n, [r["rss_mib"] for r in results], marker="o", label=f"interval {interval} s, {replicas} replica(s)")
         line = right.plot(n, [r["oldest_evaluation_age_s_max"] for r in results], marker="o",
-                          label=f"oldest evaluation age, interval {interval} s")
+                          label=f"oldest evaluation age, interval {interval} s, {replicas} replica(s)")
         right.axhline(interval, linestyle="--", color=line[0].get_color(), alpha=0.6)
-    left.axhline(300, linestyle="--", color="grey", label="target at 1,000: 300 MiB")
+    left.axhline(1024, linestyle="--", color="grey", label="target at 10,000: 1 GiB")
     left.set(xlabel="WallBounceRollouts", ylabel="operator RSS (MiB)", title="Memory")
     left.legend()
     right.set(xlabel="WallBounceRollouts", ylabel="seconds (dashed: the interval)", title="Evaluation lag")
