@@ -50,10 +50,20 @@ def shard_of(namespace: str, name: str, shards: int) -> int:
     return int.from_bytes(digest[:8], "big") % max(shards, 1)
 
 
+def held(lease: dict[str, Any], now: dt.datetime) -> bool:
+    """A Lease renewed within its duration (an expired one is left by a replica gone, or another install's)."""
+    spec = lease.get("spec") or {}
+    renewed = parse_time(spec.get("renewTime"))
+    return bool(spec.get("holderIdentity")) and renewed is not None and (
+        now - renewed).total_seconds() < float(spec.get("leaseDurationSeconds") or 15)
+
+
 def shard_holders(leases: list[dict[str, Any]]) -> tuple[int, dict[int, str]]:
-    """The shard count and each shard's holder, from the operator's shard Leases (no Leases: no sharding)."""
+    """The shard count and each shard's holder, from the operator's shard Leases that are held (none: unsharded, or
+    no replica alive)."""
+    now = dt.datetime.now(dt.UTC)
     count, holders = 0, {}
-    for lease in leases:
+    for lease in (lease for lease in leases if held(lease, now)):
         labels = lease["metadata"].get("labels") or {}
         count = int(labels.get(SHARDS_LABEL) or count)
         index = lease["metadata"]["name"].removeprefix(SHARD_PREFIX)

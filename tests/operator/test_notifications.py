@@ -124,7 +124,7 @@ async def test_routed_events_are_delivered_with_their_idempotency_key(kube: Any,
     obj = rollout(kube, namespace)
     rolled_back = await post(kube, obj, "RolledBack")
     step = await post(kube, obj, "StepStarted", "Normal")
-    notifier = Notifier(config(receiver), kube)
+    notifier = Notifier(config(receiver), kube, namespaces=[namespace])  # the cluster holds other tests' Events
     await notifier.start()
     try:
         obj["status"] = {"phase": "RolledBack", "step": 2, "steps": 6, "weight": 0}
@@ -155,7 +155,7 @@ async def test_a_failing_receiver_gets_it_again_with_the_same_key(kube: Any, wbr
     obj = rollout(kube, namespace)
     aborted = await post(kube, obj, "Aborted")
     receiver.fail = 2
-    notifier = Notifier(config(receiver), kube)
+    notifier = Notifier(config(receiver), kube, namespaces=[namespace])  # the cluster holds other tests' Events
     await notifier.start()
     try:
         notifier.posted(obj, [aborted])
@@ -197,7 +197,7 @@ async def test_a_namespace_chooses_among_the_operators_targets(kube: Any, wbr_cr
         "metadata": {"name": "wallbounce-notifications"}, "data": {"routes": yaml.safe_dump(routes)}})
     step = await post(kube, obj, "StepStarted", "Normal")
     aborted = await post(kube, obj, "Aborted")
-    notifier = Notifier(config(receiver), kube)
+    notifier = Notifier(config(receiver), kube, namespaces=[namespace])  # the cluster holds other tests' Events
     await notifier.start()
     try:
         notifier.posted(obj, [step, aborted])
