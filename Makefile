@@ -73,7 +73,7 @@ bench: venv system-deps testbin-all
 	$(PY) bench/verdict_power.py --runs 2000
 	$(PY) bench/service_overhead.py
 	$(PY) bench/service_abuse.py
-	$(PY) bench/reaction.py --intervals 5 30 --trials 20
+	$(PY) bench/reaction.py --intervals 5 30 300 --trials 20
 	rm -f .wallbounce-scale.json
 	$(PY) bench/scale.py --n 1000 3000 10000 --interval 30 --json .wallbounce-scale.json
 	$(PY) bench/scale.py --n 10000 --interval 30 --replicas 3 --shards 8 --failover --json .wallbounce-scale.json

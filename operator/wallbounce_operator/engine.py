@@ -465,7 +465,8 @@ class Engine:
                               *self.kube.outbox_entries(name, decision.events, inputs.now))[-OUTBOX_LIMIT:]
         if not self._ours(record):
             return  # the fence: the shard's Lease was not renewed in time, another replica may hold it now
-        if writes.due(record.written, new, record.last_write, time.time(), self.heartbeat):
+        if writes.due(record.written, new, record.last_write, time.time(), writes.heartbeat_of(*record.key,
+                                                                                   self.heartbeat)):
             body = await self.kube.patch_status(namespace, name, new.to_dict(), record.written or {},
                                                 record.body["metadata"].get("resourceVersion"))
             self._remember(record, body)

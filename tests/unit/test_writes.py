@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from wallbounce_operator.model import AnalysisStatus, Counts, Evidence, Phase, RolloutStatus
-from wallbounce_operator.writes import due, visible
+from wallbounce_operator.writes import HEARTBEAT, due, heartbeat_of, visible
 
 T = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
 
@@ -40,3 +40,11 @@ def test_a_visible_change_or_the_heartbeat_writes() -> None:
     assert due(written, status(message="holding at step 2 (2%): 5 canary requests, 20 needed"), 1000.0, 1030.0)
     assert due(written, status(), 1000.0, 1000.0 + 720.0)  # the heartbeat
     assert due(None, status(), 1000.0, 1000.0)  # never written by this process
+
+
+def test_heartbeats_of_rollouts_started_together_are_spread() -> None:
+    beats = [heartbeat_of("team", f"r{i}") for i in range(1000)]
+    assert all(HEARTBEAT <= b < 1.25 * HEARTBEAT for b in beats)
+    assert heartbeat_of("team", "r1") == heartbeat_of("team", "r1")  # the same in every replica, after a restart
+    buckets = {int((b - HEARTBEAT) // 30) for b in beats}  # 30 s ticks over the 180 s spread
+    assert len(buckets) == 6
