@@ -79,6 +79,7 @@ def create_objects(api: client.ApiClient, spread: list[RolloutDriver[Any]], n: i
     def one(i: int) -> None:
         driver, name = spread[i % NAMESPACES], f"r{i}"
         driver.create_pair(name, image="x", services=False)
+        driver.healthy(prefix=name)  # traffic for the revisions the pair has now
         driver.create_route(name, prefix=name)
         driver.apply(name, prefix=name, route=name)
 
@@ -217,12 +218,10 @@ def run(n: int, interval: int, ticks: int, replicas: int, shards: int, with_fail
         install_wallbounce_crd(api)
         client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE)))
 
-        exporter = Exporter(workdir / "exporter.log").start()
+        exporter = Exporter(workdir / "exporter.log", tick=1.0).start()  # 2N Services advanced once a second
         job = {**exporter.scrape_job(), "scrape_interval": scrape, "scrape_timeout": scrape}
         prom = Prometheus(workdir / "prom", [job], scrape_interval=scrape).start()
         spread = drivers(api, exporter, prom.url, interval)
-        for i in range(n):
-            spread[i % NAMESPACES].healthy(prefix=f"r{i}")
         t0 = time.monotonic()
         create_objects(api, spread, n)
         created_in = time.monotonic() - t0

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -109,15 +110,20 @@ def _cumulative(buckets: list[float], bounds: tuple[float, ...], total: float) -
 class TrafficCollector:
     def __init__(self) -> None:
         self.profiles: dict[tuple[str, str, str], Profile] = {}
+        self.lock = threading.Lock()  # a scrape sees every profile's counters as of one moment
 
     def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            yield from self._collect()
+
+    def _collect(self) -> Iterator[Metric]:
         base = [m.NAMESPACE, m.SERVICE, m.REVISION, m.VARIANT]
         req = CounterMetricFamily(m.REQUESTS_TOTAL.removesuffix("_total"), "Requests",
                                   labels=[*base, m.TASK_TYPE, m.OUTCOME])
         dur = HistogramMetricFamily(m.REQUEST_DURATION_SECONDS, "Latency", labels=[*base, m.TASK_TYPE])
         conf = HistogramMetricFamily(m.CONSENSUS_CONFIDENCE, "Confidence", labels=[*base, m.TASK_TYPE])
         cost = CounterMetricFamily(m.COST_USD_TOTAL.removesuffix("_total"), "Cost", labels=[*base, m.PROVIDER])
-        for p in self.profiles.values():
+        for p in list(self.profiles.values()):  # a snapshot: rendered in a thread while profiles are added
             values = [p.namespace, p.service, p.revision, p.variant]
             for outcome, count in p.outcomes.items():
                 if outcome == m.Outcome.ERROR and p.lazy_errors and count <= 0:
@@ -141,17 +147,24 @@ def make_app(tick: float = 0.1) -> web.Application:
             last = time.monotonic()
             while True:
                 await asyncio.sleep(tick)
-                now = time.monotonic()
-                for p in collector.profiles.values():
-                    p.advance(now - last)
-                last = now
+                if not collector.lock.acquire(blocking=False):
+                    continue  # a scrape is being rendered: its time is added at the next advance
+                try:
+                    now = time.monotonic()
+                    for p in list(collector.profiles.values()):
+                        p.advance(now - last)
+                    last = now
+                finally:
+                    collector.lock.release()
 
         task = asyncio.create_task(loop())
         yield
         task.cancel()
 
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        # rendered off the loop: thousands of Services take seconds to render, and profiles are set meanwhile
+        body = await asyncio.to_thread(generate_latest, registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def set_profile(request: web.Request) -> web.Response:
         body = await request.json()
@@ -187,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wallbounce_local.exporter")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tick", type=float, default=0.1,
+                        help="seconds between traffic advances (longer for thousands of Services)")
     args = parser.parse_args(argv)
-    web.run_app(make_app(), host=args.host, port=args.port, print=None, access_log=None)
+    web.run_app(make_app(args.tick), host=args.host, port=args.port, print=None, access_log=None)
     return 0
 
 

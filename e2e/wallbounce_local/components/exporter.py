@@ -16,15 +16,16 @@ class Exporter(ProcessComponent):
     readiness = "serving /metrics"
     start_timeout = 30.0
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, tick: float = 0.1) -> None:
         super().__init__(log)
         self.port = 0
+        self.tick = tick  # seconds between traffic advances
 
     def prepare(self, attempt: int) -> None:
         self.port = procs.free_port()
 
     def command(self) -> list[str]:
-        return python("-m", "wallbounce_local.exporter", "--port", str(self.port))
+        return python("-m", "wallbounce_local.exporter", "--port", str(self.port), "--tick", str(self.tick))
 
     @property
     def target(self) -> str:
