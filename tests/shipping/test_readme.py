@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.shipping.support import ROOT
+from wallbounce_local.stack import stop_state_dir
 
 pytestmark = pytest.mark.integration
 ORIGIN_WORDS = re.compile(r"\bthe seed\b|\bseed's\b|\bthe guide\b|\bguide's\b|\bthe original\b|techsapo guide|"
@@ -45,15 +46,16 @@ def test_the_quickstart_ends_with_kubectl_wait_succeeding(tmp_path: Path) -> Non
             line = f"{bindir}/wallbounce-local down"
         script.append(line)
     env = {**os.environ, "WALLBOUNCE_STATE_DIR": str(state)}
-    proc = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True, text=True, env=env, timeout=600,
-                          check=False)
     try:
+        proc = subprocess.run(["bash", "-c", "\n".join(script)], capture_output=True, text=True, env=env,
+                              timeout=600, check=False)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         assert "wallbouncerollout.wallbounce.dev/techsapo condition met" in proc.stdout
         assert "Phase:       Completed" in proc.stdout and "stable 50% / canary 50%" in proc.stdout
     finally:
         subprocess.run([str(bindir / "wallbounce-local"), "down"], env=env, capture_output=True, timeout=120,
                        check=False)
+        stop_state_dir(state)  # whatever `down` could not stop (a step that failed or timed out) stops here
 
 
 def test_no_user_facing_text_says_where_the_design_came_from() -> None:
