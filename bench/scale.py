@@ -2,27 +2,31 @@
 
 For each N: a real kube-apiserver (fresh), N rollouts each with its own HTTPRoute and two Deployments, a traffic
 exporter serving the metrics contract for the 2N Services, a real Prometheus scraping it, and R operator processes
-(all namespaces; with R > 1 on ``--shards`` Leases). After every rollout has started, it measures over a few
+(all namespaces; on ``--shards`` Leases when given). After every rollout has started, it measures over a few
 analysis intervals, per replica and in total: RSS and CPU, verdicts, status writes and Prometheus queries per
 analysis tick, the API server's requests and writes per tick (its own counters, by verb and resource), and the age
 of the oldest evaluation (every rollout must be judged at least once per interval). With ``--failover`` it then
 SIGKILLs the replica holding the most shards and measures, under the same load, how long until every shard is held
-by a survivor and every rollout is judged on time again.
+by a survivor and every rollout is judged on time again. ``--replicas 1 3`` measures one replica, then adds two
+(the shards rebalanced) and measures the three, on the same rollouts.
 
-    .venv/bin/python bench/scale.py --n 3000 10000 --interval 30 [--replicas 3 --shards 8 --failover] [--json out]
+    .venv/bin/python bench/scale.py --n 3000 10000 --interval 30 [--replicas 1 3 --shards 8 --failover] [--json out]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import datetime as dt
+import functools
 import json
 import re
 import signal
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -66,7 +70,7 @@ def drivers(api: client.ApiClient, exporter: Exporter, prometheus: str, interval
     return [RolloutDriver(api, f"bench-{i}", prometheus=prometheus,
                           traffic=ExporterTraffic(exporter.url, f"bench-{i}", {"rps": 5, "latency": 0.8,
                                                                                "confidence": 0.9}),
-                          analysis={"interval": f"{interval}s", "window": "1m"},
+                          analysis={"interval": f"{interval}s", "window": "2m"},
                           phases=[{"weight": w, "duration": "1h", "minRequests": 10} for w in (1, 2, 10, 20, 35, 50)])
             for i in range(NAMESPACES)]
 
@@ -204,13 +208,22 @@ def failover(api: client.ApiClient, operators: list[Operator], interval: int, ti
             "judged_on_time_again_s": None if judged is None else round(judged, 1)}
 
 
-def run(n: int, interval: int, ticks: int, replicas: int, shards: int, with_failover: bool,
-        workdir: Path) -> dict[str, Any]:
+def balanced(api: client.ApiClient, count: int, shards: int) -> bool:
+    """Every shard held, by exactly ``count`` replicas (each its fair share)."""
+    held = holders(api)
+    return len(held) == shards and len(set(held.values())) == count
+
+
+def run(n: int, interval: int, ticks: int, replica_counts: list[int], shards: int, with_failover: bool,
+        workdir: Path) -> list[dict[str, Any]]:
+    """One environment of ``n`` rollouts, measured with each number of replicas in turn (replicas are added; with
+    shards the Leases are rebalanced first), then the failover of the last measurement's replicas."""
     plane = ControlPlane(workdir / "cp")
     exporter: Exporter | None = None
     prom: Prometheus | None = None
     operators: list[Operator] = []
-    scrape = "5s" if n <= 3000 else "15s"  # the exporter renders ~40 series per Service: 800k at 10,000 rollouts
+    # the exporter renders ~45 series per Service (270k at 3,000 rollouts, 900k at 10,000): seconds per scrape
+    scrape = "15s" if n <= 3000 else "30s"
     try:
         plane.start()
         api = config.new_client_from_config(config_file=str(plane.kubeconfig))  # type: ignore[no-untyped-call]
@@ -218,7 +231,7 @@ def run(n: int, interval: int, ticks: int, replicas: int, shards: int, with_fail
         install_wallbounce_crd(api)
         client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=LEASE_NAMESPACE)))
 
-        exporter = Exporter(workdir / "exporter.log", tick=1.0).start()  # 2N Services advanced once a second
+        exporter = Exporter(workdir / "exporter.log", tick=5.0).start()  # 2N Services advanced every 5 s
         job = {**exporter.scrape_job(), "scrape_interval": scrape, "scrape_timeout": scrape}
         prom = Prometheus(workdir / "prom", [job], scrape_interval=scrape).start()
         spread = drivers(api, exporter, prom.url, interval)
@@ -226,26 +239,43 @@ def run(n: int, interval: int, ticks: int, replicas: int, shards: int, with_fail
         create_objects(api, spread, n)
         created_in = time.monotonic() - t0
 
+        def scraped() -> bool:  # the exporter's series are in Prometheus (a scrape of them all fits its timeout)
+            query = urllib.parse.urlencode({"query": "count(wallbounce_requests_total)"})
+            found = json.loads(http_text(f"{prom.url}/api/v1/query?{query}"))["data"]["result"]
+            return bool(found) and float(found[0]["value"][1]) > 0
+
+        wait_for("Prometheus to hold the exporter's series", scraped, timeout=600, every=5)
         sharding = ("--shards", str(shards), "--lease-namespace", LEASE_NAMESPACE) if shards else ()
-        for i in range(replicas):
-            operators.append(Operator(workdir / f"operator-{i}.log", plane.kubeconfig, tick=None, query_timeout=10,
-                                      args=("--prometheus", prom.url, *sharding, "--replica-id", f"op-{i}")))
-        for op in operators:
-            op.start()
 
         def started() -> bool:
             return sum(1 for s in spread[0].statuses(cluster_wide=True).values() if s.get("phase")) >= n
 
-        t0 = time.monotonic()
-        wait_for("every rollout to start", started, timeout=1800, every=5)
-        startup = time.monotonic() - t0
-        time.sleep(interval * 1.5)  # every rollout has been judged once at least
-        result = {"n": n, "interval_s": interval, "shards": shards, "scrape": scrape,
-                  "objects_created_s": round(created_in, 1), "all_started_s": round(startup, 1),
-                  **measure(plane, operators, interval, ticks), "replicas": replicas}
-        if with_failover and replicas > 1:
-            result["failover"] = failover(api, operators, interval)
-        return result
+        results = []
+        for count in replica_counts:
+            t0 = time.monotonic()
+            while len(operators) < count:
+                i = len(operators)
+                operators.append(Operator(workdir / f"operator-{i}.log", plane.kubeconfig, tick=None,
+                                          query_timeout=10,
+                                          args=("--prometheus", prom.url, *sharding, "--replica-id", f"op-{i}")))
+                operators[-1].start()
+            wait_for("every rollout to start", started, timeout=1800, every=5)
+            if shards:
+                wait_for(f"the shards spread over {count} replicas", functools.partial(balanced, api, count, shards),
+                         timeout=300, every=2)
+            ready = time.monotonic() - t0
+            time.sleep(interval * 1.5)  # every rollout has been judged once at least by its current owner
+            result = {"n": n, "interval_s": interval, "shards": shards, "scrape": scrape,
+                      "objects_created_s": round(created_in, 1), "all_started_s": round(ready, 1),
+                      **measure(plane, operators, interval, ticks), "replicas": count}
+            result["phases"] = dict(collections.Counter(str(st.get("phase")) for st in
+                                                        spread[0].statuses(cluster_wide=True).values()))
+            results.append(result)
+            print(json.dumps(result), flush=True)
+        if with_failover and len(operators) > 1:
+            results[-1]["failover"] = failover(api, operators, interval)
+            print(json.dumps({"failover": results[-1]["failover"]}), flush=True)
+        return results
     finally:
         for part in (*operators, exporter, prom):
             if part is not None:
@@ -259,19 +289,18 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--interval", type=int, default=30)
     parser.add_argument("--ticks", type=int, default=4, help="analysis intervals to measure over")
-    parser.add_argument("--replicas", type=int, default=1, help="operator processes")
+    parser.add_argument("--replicas", type=int, nargs="+", default=[1],
+                        help="operator processes; several counts are measured in turn on one set of rollouts")
     parser.add_argument("--shards", type=int, default=0, help="shard Leases (0: one replica acts on every rollout)")
     parser.add_argument("--failover", action="store_true", help="then SIGKILL the replica holding the most shards")
     parser.add_argument("--json", type=Path, help="also append the results here")
     args = parser.parse_args()
-    if args.replicas > 1 and not args.shards:
+    if max(args.replicas) > 1 and not args.shards:
         parser.error("several replicas need --shards")
     results = []
     for n in args.n:
         with tempfile.TemporaryDirectory(prefix=f"wb-scale-{n}-") as tmp:
-            result = run(n, args.interval, args.ticks, args.replicas, args.shards, args.failover, Path(tmp))
-        results.append(result)
-        print(json.dumps(result), flush=True)
+            results += run(n, args.interval, args.ticks, sorted(args.replicas), args.shards, args.failover, Path(tmp))
     print()
     print(f"{'N':>6} {'R':>2} {'RSS MiB':>8} {'CPU %':>6} {'queries/tick':>12} {'API req/tick':>12} "
           f"{'API writes/tick':>15} {'verdicts/tick':>13} {'oldest eval s':>13}")
