@@ -57,12 +57,24 @@ log = logging.getLogger("wallbounce.engine")
 Key = tuple[str, str]
 OUTBOX_LIMIT = 50  # status.pendingEvents keeps the newest this many while the events API refuses them
 ROUTE_BACKOFF = (2.0, 300.0)  # first retry after 2 s, doubling, at most every 5 minutes
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"  # kubectl apply's copy of the object
 
 
 def on_grid(at: float, interval: float) -> float:
     """The first multiple of ``interval`` (wall clock) at or after ``at``: rollouts that share an interval are
     judged in the same tick, so one batch of queries answers all of them."""
     return math.ceil(at / interval) * interval
+
+
+def _trimmed(body: dict[str, Any]) -> dict[str, Any]:
+    """A rollout as the engine keeps it: without what it never reads (managedFields, the last-applied annotation),
+    which is most of a small object's size, times thousands of rollouts."""
+    meta = body.get("metadata") or {}
+    if "managedFields" not in meta and LAST_APPLIED not in (meta.get("annotations") or {}):
+        return body
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != LAST_APPLIED}
+    kept = {k: v for k, v in meta.items() if k not in ("managedFields", "annotations")}
+    return {**body, "metadata": {**kept, **({"annotations": annotations} if annotations else {})}}
 
 
 def _rv(body: dict[str, Any]) -> int:
@@ -180,6 +192,7 @@ class Engine:
     # ----- fed by Kopf's watches ------------------------------------------------------------------
 
     def observe_event(self, event_type: str | None, body: dict[str, Any]) -> None:
+        body = _trimmed(body)
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if event_type == "DELETED":
@@ -536,4 +549,4 @@ class Engine:
 
     def _remember(self, record: Record, body: dict[str, Any]) -> None:
         if _rv(body) >= _rv(record.body):
-            record.body = body
+            record.body = _trimmed(body)
