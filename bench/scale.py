@@ -215,7 +215,7 @@ def balanced(api: client.ApiClient, count: int, shards: int) -> bool:
 
 
 def run(n: int, interval: int, ticks: int, replica_counts: list[int], shards: int, with_failover: bool,
-        workdir: Path) -> list[dict[str, Any]]:
+        workdir: Path, query_timeout: float = 30.0) -> list[dict[str, Any]]:
     """One environment of ``n`` rollouts, measured with each number of replicas in turn (replicas are added; with
     shards the Leases are rebalanced first), then the failover of the last measurement's replicas."""
     plane = ControlPlane(workdir / "cp")
@@ -256,10 +256,10 @@ def run(n: int, interval: int, ticks: int, replica_counts: list[int], shards: in
             while len(operators) < count:
                 i = len(operators)
                 operators.append(Operator(workdir / f"operator-{i}.log", plane.kubeconfig, tick=None,
-                                          query_timeout=10,
+                                          query_timeout=query_timeout,
                                           args=("--prometheus", prom.url, *sharding, "--replica-id", f"op-{i}")))
                 operators[-1].start()
-            wait_for("every rollout to start", started, timeout=1800, every=5)
+            wait_for("every rollout to start", started, timeout=1800, every=15)
             if shards:
                 wait_for(f"the shards spread over {count} replicas", functools.partial(balanced, api, count, shards),
                          timeout=300, every=2)
@@ -293,6 +293,8 @@ def main() -> None:
                         help="operator processes; several counts are measured in turn on one set of rollouts")
     parser.add_argument("--shards", type=int, default=0, help="shard Leases (0: one replica acts on every rollout)")
     parser.add_argument("--failover", action="store_true", help="then SIGKILL the replica holding the most shards")
+    parser.add_argument("--query-timeout", type=float, default=30.0,
+                        help="the operator's Prometheus query timeout (the batched answers grow with N)")
     parser.add_argument("--json", type=Path, help="also append the results here")
     args = parser.parse_args()
     if max(args.replicas) > 1 and not args.shards:
@@ -300,7 +302,8 @@ def main() -> None:
     results = []
     for n in args.n:
         with tempfile.TemporaryDirectory(prefix=f"wb-scale-{n}-") as tmp:
-            results += run(n, args.interval, args.ticks, sorted(args.replicas), args.shards, args.failover, Path(tmp))
+            results += run(n, args.interval, args.ticks, sorted(args.replicas), args.shards, args.failover, Path(tmp),
+                           args.query_timeout)
     print()
     print(f"{'N':>6} {'R':>2} {'RSS MiB':>8} {'CPU %':>6} {'queries/tick':>12} {'API req/tick':>12} "
           f"{'API writes/tick':>15} {'verdicts/tick':>13} {'oldest eval s':>13}")
