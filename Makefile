@@ -75,8 +75,8 @@ bench: venv system-deps testbin-all
 	$(PY) bench/service_abuse.py
 	$(PY) bench/reaction.py --intervals 5 30 300 --trials 20
 	rm -f .wallbounce-scale.json
-	$(PY) bench/scale.py --n 1000 3000 --interval 30 --json .wallbounce-scale.json
-	$(PY) bench/scale.py --n 10000 --interval 30 --replicas 1 3 --shards 8 --failover --json .wallbounce-scale.json
+	$(PY) bench/scale.py --n 1000 --interval 30 --ticks 3 --replicas 1 3 --shards 8 --failover --json .wallbounce-scale.json
+	$(PY) bench/scale.py --n 3000 --interval 30 --shards 8 --json .wallbounce-scale.json
 	$(PY) bench/plot.py .wallbounce-scale.json docs/benchmarks-scale.png
 
 # The plain manifests (dist/install.yaml: operator, CRD, RBAC; dist/wallbounce-service.yaml: the example service)
