@@ -187,6 +187,7 @@ class Engine:
         self._limit = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         # told of the events each time a batch is posted (metrics; notifications: they must not block)
+        self._gone: dict[Key, Record] = {}  # dropped after a 404 until their next event (DELETED: forgotten)
         self.event_sinks: list[Callable[[dict[str, Any], list[PendingEvent]], None]] = [metrics.count_events]
 
     # ----- fed by Kopf's watches ------------------------------------------------------------------
@@ -196,16 +197,15 @@ class Engine:
         meta = body.get("metadata") or {}
         key = (str(meta.get("namespace")), str(meta.get("name")))
         if event_type == "DELETED":
-            record = self.records.pop(key, None)
-            if record is not None:
-                self._refer(record, None)
-            metrics.forget(*key)
-            self.source.forget(*key)
+            self._forget(key)
             log.info("rollout %s/%s deleted: its route is left as it is", *key)
             return
         record = self.records.get(key)
         if record is None:
             record = self.records[key] = Record(key, body)
+            dropped = self._gone.pop(key, None)
+            if dropped is not None:  # back after a Gone: it takes over what the dropped record wanted
+                record.refs = dropped.refs
         elif _rv(record.body) > _rv(body):
             return  # we already hold a newer version (our own write came back first)
         record.body = body
@@ -228,6 +228,16 @@ class Engine:
             record.spec = None
             log.error("rollout %s/%s has an unusable spec: %s", *record.key, exc)
         self._refer(record, record.spec)
+
+    def _forget(self, key: Key) -> None:
+        """A rollout gone (its DELETED event, or a write that found it gone first): its record, the objects and
+        watches it wanted, its series and counter baselines."""
+        record, dropped = self.records.pop(key, None), self._gone.pop(key, None)
+        for held in (record, dropped):
+            if held is not None:
+                self._refer(held, None)
+        metrics.forget(*key)
+        self.source.forget(*key)
 
     def _refer(self, record: Record, spec: RolloutSpec | None) -> None:
         ns = record.key[0]
@@ -449,7 +459,8 @@ class Engine:
         except Conflict:
             record.dirty = True  # someone wrote meanwhile: decide again from the fresh object next tick
         except Gone:
-            self.records.pop(record.key, None)
+            if self.records.get(record.key) is record:  # dropped until its next event; what it wanted stays wanted
+                self._gone[record.key] = self.records.pop(record.key)
         except Exception:
             log.exception("reconciling %s/%s failed; its state is unchanged", *record.key)
         finally:

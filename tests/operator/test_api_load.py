@@ -81,6 +81,7 @@ def test_objects_are_watched_only_in_namespaces_with_rollouts(driver: Driver, op
     driver.healthy()
     driver.apply("watched", phases=[{"weight": 1, "duration": "1h", "minRequests": 20}])
     driver.wait_weight(1)
-    assert watches(operator.metrics()) == 3  # Deployments, ReplicaSets, HTTPRoutes of this namespace
+    # Deployments, ReplicaSets, HTTPRoutes of this namespace (the gauge is set at the end of the tick that wrote it)
+    wait_for("three watches", lambda: watches(operator.metrics()) == 3, timeout=10)
     driver.delete("watched")
     wait_for("the watches stopped with the last rollout", lambda: watches(operator.metrics()) == 0, timeout=20)
