@@ -54,6 +54,7 @@ from .model import (
     Reason,
     RolloutSpec,
     RolloutStatus,
+    RouteProblem,
     Verdict,
 )
 
@@ -166,9 +167,11 @@ def _prepare(d: _Draft) -> None:
 def _confirm_route(d: _Draft) -> None:
     """``status.weight`` follows the route; the dwell starts at the first read that shows the wanted weight."""
     route = d.inputs.route
+    s = d.s
+    if route is not None and route.problem is RouteProblem.MISSING:
+        s.weight = 0  # no route, no canary traffic; desiredWeight keeps the step's weight for when it is back
     if route is None or route.weight is None:
         return
-    s = d.s
     if route.weight != s.weight and route.weight != s.desired_weight:
         d.emit(Reason.WEIGHT_DRIFT, f"the route carried {route.weight}% to the canary instead of {s.weight}%: "
                                     f"re-asserting {s.desired_weight}%", warning=True)

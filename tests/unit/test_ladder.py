@@ -551,6 +551,8 @@ def test_a_pause_survives_route_loss_and_return() -> None:
     w.route_problem = RouteState.unusable(RouteProblem.MISSING, "HTTPRoute x/r not found")
     w.tick(1)
     assert w.status.pause_reasons == ("RouteMissing",)
+    # no route carries canary traffic: the status says 0 %, and keeps the step's weight to re-assert
+    assert (w.status.weight, w.status.desired_weight, w.status.step) == (0, 1, 1)
     w.tick(2, action="pause")
     assert set(w.status.pause_reasons) == {"Manual", "RouteMissing"}
     w.route_problem = None
