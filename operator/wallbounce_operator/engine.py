@@ -355,10 +355,12 @@ class Engine:
         return out
 
     async def _guard(self, records: list[Record], now: float) -> None:
-        """Between analysis ticks: the window only; a rollout is reconciled when its guard finds a breach."""
-        if not records:
+        """Between analysis ticks: the window of the suspects only (``PrometheusSource.guard``); a rollout is
+        reconciled when its guard finds a breach."""
+        targets = await self._targets(records)
+        if not targets:
             return
-        observations = await self._observe_batches(records, now, analysis=False)
+        observations = await self.source.guard(targets, now)
         jobs = []
         for r in records:
             obs = observations.get(r.key)

@@ -146,12 +146,32 @@ SeriesGroup = tuple[str, str, str, str]  # (namespace, service, revision, instan
 
 
 @dataclass
+class Layout:
+    """The histogram bucket boundaries seen at one Prometheus (each as its ``le`` label text), for the guard's
+    suspects query."""
+
+    duration: dict[float, str] = field(default_factory=dict)
+    confidence: dict[float, str] = field(default_factory=dict)
+
+    def add(self, other: Layout) -> None:
+        self.duration.update(other.duration)
+        self.confidence.update(other.confidence)
+
+    @staticmethod
+    def at_or_above(bounds: dict[float, str], value: float) -> str | None:
+        """The ``le`` text of the first finite boundary at or above ``value``; None when there is none."""
+        above = [b for b in bounds if value <= b < math.inf]
+        return bounds[min(above)] if above else None
+
+
+@dataclass
 class Batch:
     """The answers of one set of batched queries (one Prometheus; a range, or the counters themselves), indexed by
     (namespace, service, revision, instance) — instance "" when the queries do not group by it."""
 
     raw: dict[SeriesGroup, Raw] = field(default_factory=lambda: defaultdict(Raw))
     groups: dict[tuple[str, str], set[SeriesGroup]] = field(default_factory=lambda: defaultdict(set))
+    layout: Layout = field(default_factory=Layout)
 
     def add(self, name: str, result: Any) -> None:
         for labels, value in _samples(result):
@@ -162,9 +182,13 @@ class Batch:
             if name == "outcomes":
                 raw.outcomes[labels.get("outcome", "")] += v
             elif name == "duration":
-                raw.duration[_le(labels.get("le", "+Inf"))] += v
+                le = labels.get("le", "+Inf")
+                raw.duration[bound := _le(le)] += v
+                self.layout.duration.setdefault(bound, le)
             elif name == "confidence":
-                raw.confidence[_le(labels.get("le", "+Inf"))] += v
+                le = labels.get("le", "+Inf")
+                raw.confidence[bound := _le(le)] += v
+                self.layout.confidence.setdefault(bound, le)
             elif name == "confidence_sum":
                 raw.confidence_sum += v
             else:
@@ -216,6 +240,7 @@ class PrometheusSource:
         self.timeout = timeout
         self._clients: dict[str, PrometheusConnect] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}
+        self._layouts: dict[str, Layout] = {}
 
     def _client(self, address: str) -> PrometheusConnect:
         if address not in self._clients:
@@ -244,16 +269,18 @@ class PrometheusSource:
             if isinstance(answer, BaseException):
                 raise answer if isinstance(answer, QueryError) else QueryError(_describe(answer, address))
             batch.add(name, answer)
+        self._layouts.setdefault(address, Layout()).add(batch.layout)
         return batch
 
-    async def observe(self, targets: Iterable[Target], at: float, *, analysis: bool) -> dict[tuple[str, str],
-                                                                                             Observation]:
+    async def observe(self, targets: Iterable[Target], at: float, *, analysis: bool,
+                      services: Iterable[tuple[str, str]] = ()) -> dict[tuple[str, str], Observation]:
         """Observations for every target, keyed by (namespace, name): the window and, on an analysis look, what the
-        canary's current revision and stable served since the rollout's previous look."""
-        targets = list(targets)
+        canary's current revision and stable served since the rollout's previous look. ``services``: the window of
+        these (namespace, service) pairs is enough (the guard's suspects); every Service's when empty."""
+        targets, services = list(targets), list(services)
         jobs: dict[tuple[str, str], dict[str, str]] = {}
         for t in targets:
-            jobs[(t.address, t.spec.window_text)] = queries.batched(t.spec.window_text)
+            jobs[(t.address, t.spec.window_text)] = queries.batched(t.spec.window_text, services)
             if analysis:
                 jobs[(t.address, "")] = queries.instant()
         keys = list(jobs)
@@ -261,6 +288,36 @@ class PrometheusSource:
                                        return_exceptions=True)
         batches = dict(zip(keys, answers, strict=True))
         return {(t.namespace, t.name): self._observation(t, batches, at, analysis) for t in targets}
+
+    async def guard(self, targets: Iterable[Target], at: float) -> dict[tuple[str, str], Observation]:
+        """The guard's look between analysis looks: the window of every target whose canary's current revision is a
+        suspect (``queries.suspects``: it holds an error, a 4xx, a request slower than the lowest latency limit or
+        an answer below the highest confidence limit among these targets); a target that is not gets no observation
+        (nothing in its window could breach a limit). Before an answer showed this Prometheus' bucket boundaries,
+        every target's window."""
+        groups: dict[tuple[str, str], list[Target]] = defaultdict(list)
+        for t in targets:
+            groups[(t.address, t.spec.window_text)].append(t)
+        out: dict[tuple[str, str], Observation] = {}
+        for (address, window), members in groups.items():
+            layout = self._layouts.get(address)
+            if layout is None:
+                out.update(await self.observe(members, at, analysis=False))
+                continue
+            slow = Layout.at_or_above(layout.duration, min(t.phase.rollback_latency_p95 for t in members))
+            low = Layout.at_or_above(layout.confidence, max(t.phase.rollback_confidence for t in members))
+            try:
+                answer = await self._query(address, queries.suspects(window, slow, low or "+Inf"), at)
+                found = {(labels.get("namespace"), labels.get("service"), labels.get("revision"))
+                         for labels, _ in _samples(answer)}
+            except QueryError as exc:
+                out.update({(t.namespace, t.name): Observation(error=str(exc)) for t in members})
+                continue
+            flagged = [t for t in members if (t.namespace, t.spec.canary.service, t.revision) in found]
+            if flagged:
+                services = [(t.namespace, s) for t in flagged for s in (t.spec.canary.service, t.spec.stable.service)]
+                out.update(await self.observe(flagged, at, analysis=False, services=services))
+        return out
 
     def forget(self, namespace: str, name: str) -> None:
         self._snapshots.pop((namespace, name), None)
