@@ -110,8 +110,11 @@ class Sample:
     def finish(self, wall: float, ticks: float) -> dict[str, Any]:
         self.after = http_text(f"{self.operator.url}/metrics")
 
+        def per_tick_of(name: str, *labels: str) -> float:
+            return round((metric(self.after, name, *labels) - metric(self.before, name, *labels)) / ticks, 1)
+
         def per_tick(name: str) -> float:
-            return round((metric(self.after, name) - metric(self.before, name)) / ticks, 1)
+            return per_tick_of(name)
 
         return {
             "rss_mib": round(max(self.rss) / 2**20, 1),
@@ -124,7 +127,20 @@ class Sample:
             "prometheus_query_errors": metric(self.after, "wallbounce_operator_prometheus_query_errors_total")
             - metric(self.before, "wallbounce_operator_prometheus_query_errors_total"),
             "oldest_evaluation_age_s_max": round(max(self.lags), 1),
+            "tick_mean_s": {part: self.mean('wallbounce_operator_tick_seconds', f'part="{part}"')
+                            for part in ("tick", "analysis_queries", "guard")},
+            "reconcile_mean_s": self.mean("wallbounce_operator_reconcile_duration_seconds"),
+            "status_writes_per_tick_by_cause": {
+                cause: per_tick_of("wallbounce_operator_status_writes_total", f'cause="{cause}"')
+                for cause in sorted(set(re.findall(r'wallbounce_operator_status_writes_total\{[^}]*cause="([^"]+)"',
+                                                   self.after)))},
         }
+
+    def mean(self, histogram: str, *labels: str) -> float | None:
+        """A histogram's mean over the measured window (None: nothing observed)."""
+        count = metric(self.after, f"{histogram}_count", *labels) - metric(self.before, f"{histogram}_count", *labels)
+        total = metric(self.after, f"{histogram}_sum", *labels) - metric(self.before, f"{histogram}_sum", *labels)
+        return round(total / count, 3) if count else None
 
 
 def api_counts(plane: ControlPlane) -> dict[str, float]:

@@ -321,11 +321,13 @@ class Engine:
             else:
                 continue
             record.dirty, record.wake_at = False, math.inf
-        observations = await self._observe_batches(analysed, now, analysis=True)
+        with metrics.TICK.labels("analysis_queries").time():
+            observations = await self._observe_batches(analysed, now, analysis=True)
         jobs = [self._reconcile(r, observations.get(r.key), analysis=True) for r in analysed]
         jobs += [self._reconcile(r, None, analysis=False) for r in urgent]
         jobs += [self._guard(guarded, now)]
         await asyncio.gather(*jobs)
+        metrics.TICK.labels("tick").observe(time.time() - now)
         self._publish_lag()
         metrics.WATCHES.set(len(self.watches))
         metrics.count_phases([r.status for r in self.records.values()])
@@ -360,19 +362,20 @@ class Engine:
         targets = await self._targets(records)
         if not targets:
             return
-        observations = await self.source.guard(targets, now)
-        jobs = []
-        for r in records:
-            obs = observations.get(r.key)
-            if obs is None or obs.window is None or r.spec is None:
-                continue
-            phase = r.spec.phases[min(int(r.status.get("step") or 1), len(r.spec.phases)) - 1]
-            found = guard(phase, obs.window, obs.stable_window, r.spec.confidence_level)
-            shown = bool((r.status.get("analysis") or {}).get("sharedBreach"))
-            if found is not None and (found.verdict is Verdict.FAIL or not shown):
-                jobs.append(self._reconcile(r, obs, analysis=True))
-        if jobs:
-            await asyncio.gather(*jobs)
+        with metrics.TICK.labels("guard").time():
+            observations = await self.source.guard(targets, now)
+            jobs = []
+            for r in records:
+                obs = observations.get(r.key)
+                if obs is None or obs.window is None or r.spec is None:
+                    continue
+                phase = r.spec.phases[min(int(r.status.get("step") or 1), len(r.spec.phases)) - 1]
+                found = guard(phase, obs.window, obs.stable_window, r.spec.confidence_level)
+                shown = bool((r.status.get("analysis") or {}).get("sharedBreach"))
+                if found is not None and (found.verdict is Verdict.FAIL or not shown):
+                    jobs.append(self._reconcile(r, obs, analysis=True))
+            if jobs:
+                await asyncio.gather(*jobs)
 
     def reported(self) -> list[Record]:
         """The rollouts this replica acts on (their shards held; all of them unsharded): what its metrics report, so
@@ -491,13 +494,14 @@ class Engine:
                               *self.kube.outbox_entries(name, decision.events, inputs.now))[-OUTBOX_LIMIT:]
         if not self._ours(record):
             return  # the fence: the shard's Lease was not renewed in time, another replica may hold it now
-        if writes.due(record.written, new, record.last_write, time.time(), writes.heartbeat_of(*record.key,
-                                                                                   self.heartbeat)):
+        cause = writes.cause(record.written, new, record.last_write, time.time(),
+                             writes.heartbeat_of(*record.key, self.heartbeat))
+        if cause is not None:
             body = await self.kube.patch_status(namespace, name, new.to_dict(), record.written or {},
                                                 record.body["metadata"].get("resourceVersion"))
             self._remember(record, body)
             record.written, record.last_write = dict(body.get("status") or {}), time.time()
-            metrics.STATUS_WRITES.labels(self._shard_label(record)).inc()
+            metrics.STATUS_WRITES.labels(self._shard_label(record), cause).inc()
         record.shadow = new
         for event in decision.events:
             metrics.TRANSITIONS.labels(namespace, name, event.reason).inc()
@@ -557,7 +561,7 @@ class Engine:
             record.written = dict(body.get("status") or {})
             if record.shadow is not None:
                 record.shadow.pending_events = ()
-            metrics.STATUS_WRITES.labels(self._shard_label(record)).inc()
+            metrics.STATUS_WRITES.labels(self._shard_label(record), "events").inc()
         # else: they stay in status.pendingEvents and the next reconcile posts them
 
     def _remember(self, record: Record, body: dict[str, Any]) -> None:

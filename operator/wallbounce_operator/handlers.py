@@ -83,5 +83,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def on_rollout(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+async def on_rollout(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """On the event loop, like the engine that reads the records it changes (Kopf runs a sync handler in a thread,
+    which changed the records while the loop went through them)."""
     memo.engine.observe_event(event.get("type"), dict(event["object"]))

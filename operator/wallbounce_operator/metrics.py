@@ -44,12 +44,16 @@ TRANSITIONS = Counter("wallbounce_operator_transitions_total", "Rollout events b
                       ["namespace", "rollout", "reason"], registry=REGISTRY)
 RECONCILE = Histogram("wallbounce_operator_reconcile_duration_seconds", "Time to reconcile one rollout",
                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
+TICK = Histogram("wallbounce_operator_tick_seconds", "One pass of the analysis loop, by part: the whole tick, the "
+                 "analysis looks' batched queries, the guard's look (queries and the reconciles of its breaches)",
+                 ["part"], buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120), registry=REGISTRY)
 WATCHES = Gauge("wallbounce_operator_watches", "Watches of Deployments, ReplicaSets and routes (per namespace and kind "
                 "that rollouts read)", registry=REGISTRY)
 SHARDS_HELD = Gauge("wallbounce_operator_shards_held", "Shards this replica holds and acts on", registry=REGISTRY)
 STATUS_WRITES = Counter("wallbounce_operator_status_writes_total",
-                        "Status writes by shard (a steady look writes none: only visible changes and heartbeats)",
-                        ["shard"], registry=REGISTRY)
+                        "Status writes by shard and cause (a steady look writes none: only visible changes — cause: "
+                        "the first status field that changed — heartbeats, this process's first write of a rollout, "
+                        "and Events posted)", ["shard", "cause"], registry=REGISTRY)
 PROM_QUERIES = Counter("wallbounce_operator_prometheus_queries_total", "PromQL queries sent", registry=REGISTRY)
 PROM_QUERY_ERRORS = Counter("wallbounce_operator_prometheus_query_errors_total", "PromQL queries that failed",
                             registry=REGISTRY)

@@ -53,9 +53,19 @@ def heartbeat_of(namespace: str, name: str, heartbeat: float = HEARTBEAT) -> flo
     return heartbeat * (1.0 + 0.25 * int.from_bytes(digest[:4], "big") / 2**32)
 
 
+def cause(written: dict[str, Any] | None, new: RolloutStatus, last_write: float, now: float,
+          heartbeat: float = HEARTBEAT) -> str | None:
+    """Why ``new`` needs writing, given the status ``written`` last (None: never written by this process): "first",
+    "heartbeat", or the first status field (in its order) whose visible value changed; None when it need not be."""
+    if written is None:
+        return "first"
+    if now - last_write >= heartbeat:
+        return "heartbeat"
+    shown, before = visible(new.to_dict()), visible(written)
+    return next((key for key in (*shown, *before) if shown.get(key) != before.get(key)), None)
+
+
 def due(written: dict[str, Any] | None, new: RolloutStatus, last_write: float, now: float,
         heartbeat: float = HEARTBEAT) -> bool:
     """Does ``new`` need writing, given the status ``written`` last (None: never written by this process)?"""
-    if written is None or now - last_write >= heartbeat:
-        return True
-    return visible(new.to_dict()) != visible(written)
+    return cause(written, new, last_write, now, heartbeat) is not None

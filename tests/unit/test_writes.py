@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from wallbounce_operator.model import AnalysisStatus, Counts, Evidence, Phase, RolloutStatus
-from wallbounce_operator.writes import HEARTBEAT, due, heartbeat_of, visible
+from wallbounce_operator.writes import HEARTBEAT, cause, due, heartbeat_of, visible
 
 T = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
 
@@ -40,6 +40,15 @@ def test_a_visible_change_or_the_heartbeat_writes() -> None:
     assert due(written, status(message="holding at step 2 (2%): 5 canary requests, 20 needed"), 1000.0, 1030.0)
     assert due(written, status(), 1000.0, 1000.0 + 720.0)  # the heartbeat
     assert due(None, status(), 1000.0, 1000.0)  # never written by this process
+
+
+def test_a_write_says_why() -> None:
+    written = status().to_dict()
+    assert cause(written, status(), 1000.0, 1030.0) is None
+    assert cause(None, status(), 1000.0, 1030.0) == "first"
+    assert cause(written, status(), 1000.0, 1000.0 + 720.0) == "heartbeat"
+    assert cause(written, status(phase=Phase.HOLDING), 1000.0, 1030.0) == "phase"
+    assert cause(written, status(pause_reasons=("Manual",)), 1000.0, 1030.0) == "pauseReasons"
 
 
 def test_heartbeats_of_rollouts_started_together_are_spread() -> None:
