@@ -2,7 +2,8 @@
 
 For each N: a real kube-apiserver (fresh), N rollouts each with its own HTTPRoute and two Deployments, a traffic
 exporter serving the metrics contract for the 2N Services, a real Prometheus scraping it, and R operator processes
-(all namespaces; on ``--shards`` Leases when given). After every rollout has started, it measures over a few
+(all namespaces; on ``--shards`` Leases when given). After every rollout has started and the start's transient
+has passed (an interval with status writes under 5 % of N; how long that took is reported), it measures over a few
 analysis intervals, per replica and in total: RSS and CPU, verdicts, status writes and Prometheus queries per
 analysis tick, the API server's requests and writes per tick (its own counters, by verb and resource), and the age
 of the oldest evaluation (every rollout must be judged at least once per interval). With ``--failover`` it then
@@ -143,6 +144,26 @@ class Sample:
         return round(total / count, 3) if count else None
 
 
+def status_writes(operators: list[Operator]) -> float:
+    return sum(metric(http_text(f"{op.url}/metrics"), "wallbounce_operator_status_writes_total") for op in operators)
+
+
+def settle(operators: list[Operator], n: int, interval: int, timeout: float) -> float | None:
+    """Wait out the start's transient — each rollout's first writes (started, its first step, the route confirmed,
+    its first verdicts) — until an interval passes with status writes under 5 % of the rollouts (the steady state
+    the targets are about); the seconds it took, or None when it did not settle within ``timeout`` (the figures
+    that follow are then the transient's)."""
+    t0 = time.monotonic()
+    before = status_writes(operators)
+    while time.monotonic() - t0 < timeout:
+        time.sleep(interval)
+        after = status_writes(operators)
+        if after - before < 0.05 * n:
+            return round(time.monotonic() - t0, 1)
+        before = after
+    return None
+
+
 def api_counts(plane: ControlPlane) -> dict[str, float]:
     """The API server's own request counters: all requests, writes, writes of Leases, writes of rollout status."""
     text = http_text(f"{plane.server}/metrics", plane._ssl())  # the admin client certificate: /metrics needs it
@@ -231,7 +252,7 @@ def balanced(api: client.ApiClient, count: int, shards: int) -> bool:
 
 
 def run(n: int, interval: int, ticks: int, replica_counts: list[int], shards: int, with_failover: bool,
-        workdir: Path, query_timeout: float = 30.0) -> list[dict[str, Any]]:
+        workdir: Path, query_timeout: float = 30.0, settle_timeout: float = 1200.0) -> list[dict[str, Any]]:
     """One environment of ``n`` rollouts, measured with each number of replicas in turn (replicas are added; with
     shards the Leases are rebalanced first), then the failover of the last measurement's replicas."""
     plane = ControlPlane(workdir / "cp")
@@ -281,8 +302,10 @@ def run(n: int, interval: int, ticks: int, replica_counts: list[int], shards: in
                          timeout=300, every=2, tolerate=(client.ApiException,))
             ready = time.monotonic() - t0
             time.sleep(interval * 1.5)  # every rollout has been judged once at least by its current owner
+            settled = settle(operators, n, interval, settle_timeout)
             result = {"n": n, "interval_s": interval, "shards": shards, "scrape": scrape,
                       "objects_created_s": round(created_in, 1), "all_started_s": round(ready, 1),
+                      "settled_s": settled,
                       **measure(plane, operators, interval, ticks), "replicas": count}
             try:  # a LIST of every rollout: an API server saturated by the run may time it out
                 result["phases"] = dict(collections.Counter(str(st.get("phase")) for st in
@@ -314,6 +337,8 @@ def main() -> None:
     parser.add_argument("--failover", action="store_true", help="then SIGKILL the replica holding the most shards")
     parser.add_argument("--query-timeout", type=float, default=30.0,
                         help="the operator's Prometheus query timeout (the batched answers grow with N)")
+    parser.add_argument("--settle-timeout", type=float, default=1200.0,
+                        help="seconds to wait for the start's transient to end before measuring")
     parser.add_argument("--json", type=Path, help="also append the results here")
     args = parser.parse_args()
     if max(args.replicas) > 1 and not args.shards:
@@ -322,7 +347,7 @@ def main() -> None:
     for n in args.n:
         with tempfile.TemporaryDirectory(prefix=f"wb-scale-{n}-") as tmp:
             results += run(n, args.interval, args.ticks, sorted(args.replicas), args.shards, args.failover, Path(tmp),
-                           args.query_timeout)
+                           args.query_timeout, args.settle_timeout)
     print()
     print(f"{'N':>6} {'R':>2} {'RSS MiB':>8} {'CPU %':>6} {'queries/tick':>12} {'API req/tick':>12} "
           f"{'API writes/tick':>15} {'verdicts/tick':>13} {'oldest eval s':>13}")
@@ -335,6 +360,8 @@ def main() -> None:
                   f"{rep['rollouts']} rollouts on {rep['shards_held']} shards, {rep['verdicts_per_tick']} verdicts, "
                   f"{rep['status_writes_per_tick']} status writes, {rep['prometheus_queries_per_tick']} queries "
                   f"per tick, oldest evaluation {rep['oldest_evaluation_age_s_max']} s")
+        print(f"{'':>6} settled after {r['settled_s']} s (None: not within --settle-timeout; the figures are the "
+              "start's transient)")
         if "failover" in r:
             print(f"{'':>6} failover: {r['failover']}")
     if args.json:

@@ -145,7 +145,12 @@ class Record:
         if self.shadow is not None and self.written == stored:
             return self.shadow
         self.shadow, self.written = None, stored
-        return RolloutStatus.from_dict(stored)
+        status = RolloutStatus.from_dict(stored)
+        # its heartbeat runs on from the stored status's last look (written with it), so a restart or a takeover
+        # does not rewrite every rollout at once
+        last = status.last_analysis_at.timestamp() if status.last_analysis_at else time.time()
+        self.last_write = max(self.last_write, last)
+        return status
 
     @property
     def status(self) -> dict[str, Any]:
