@@ -17,6 +17,7 @@ from wallbounce_local.procs import wait_for
 from wallbounce_local.prometheus import Prometheus
 from wallbounce_local.traffic import HEALTHY, ExporterTraffic
 from wallbounce_operator import metrics
+from wallbounce_operator.analysis import queries
 from wallbounce_operator.analysis.prometheus import PrometheusSource, Target
 from wallbounce_operator.analysis.verdict import guard
 from wallbounce_operator.model import RolloutSpec
@@ -102,3 +103,18 @@ def test_a_failed_suspects_query_is_an_error_never_a_clean_bill(fleet: list[Targ
     out = asyncio.run(source.guard(gone, time.time()))
     assert set(out) == {(t.namespace, t.name) for t in fleet}
     assert all(o.error and "unreachable" in o.error and o.window is None for o in out.values())
+
+
+def test_a_mass_of_suspects_is_fetched_in_full_not_with_a_selector_too_long_to_send(fleet: list[Target]) -> None:
+    """A shared outage makes every canary a suspect: thousands of names do not go into the query (a URL too long
+    for the server would leave the guard blind exactly then); the window of every Service is fetched instead."""
+    many = [(f"team-{i:04d}", f"service-{i:04d}-canary") for i in range(3000)]
+    assert queries.selector(many) == ""
+    assert queries.selector(many[:3]) == ('{namespace=~"team-0000|team-0001|team-0002",service=~"service-0000-canary|'
+                                          'service-0001-canary|service-0002-canary"}')
+    assert queries.selector([("ns", 'x",service=~".*')]) == ""  # not a Kubernetes name: everything, never injected
+    source, at = PrometheusSource(), time.time()
+    full = asyncio.run(source.observe(fleet, at, analysis=False))
+    mass = asyncio.run(source.observe(fleet, at, analysis=False,
+                                      services=[*many, *((t.namespace, t.spec.canary.service) for t in fleet)]))
+    assert {k: (o.error, o.window) for k, o in mass.items()} == {k: (o.error, o.window) for k, o in full.items()}

@@ -62,7 +62,9 @@ def _number(raw: Any) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-def _samples(result: Any) -> list[tuple[dict[str, str], float | None]]:
+def _samples(result: Any) -> list[tuple[dict[str, Any], float | None]]:
+    """The (labels, value) of each sample of an instant vector. The labels are the answer's own dict (not copied:
+    the batched answers hold hundreds of thousands of samples); read them with ``_text``."""
     if not isinstance(result, list):
         raise QueryError("the answer is not an instant vector")
     out = []
@@ -70,8 +72,16 @@ def _samples(result: Any) -> list[tuple[dict[str, str], float | None]]:
         value = sample.get("value") if isinstance(sample, dict) else None
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise QueryError("the answer is not an instant vector")
-        out.append(({str(k): str(v) for k, v in (sample.get("metric") or {}).items()}, _number(sample["value"][1])))
+        labels = sample.get("metric") or {}
+        if not isinstance(labels, dict):
+            raise QueryError("the answer is not an instant vector")
+        out.append((labels, _number(value[1])))
     return out
+
+
+def _text(value: Any) -> str:
+    """A label's value as text ("" when absent; whatever else an odd answer holds, as text)."""
+    return value if isinstance(value, str) else "" if value is None else str(value)
 
 
 def parse_scalar(result: Any) -> float | None:
@@ -175,18 +185,18 @@ class Batch:
 
     def add(self, name: str, result: Any) -> None:
         for labels, value in _samples(result):
-            key = (labels.get("namespace", ""), labels.get("service", ""), labels.get("revision", ""),
-                   labels.get("instance", ""))
+            key = (_text(labels.get("namespace")), _text(labels.get("service")), _text(labels.get("revision")),
+                   _text(labels.get("instance")))
             self.groups[key[:2]].add(key)
             raw, v = self.raw[key], value or 0.0
             if name == "outcomes":
-                raw.outcomes[labels.get("outcome", "")] += v
+                raw.outcomes[_text(labels.get("outcome"))] += v
             elif name == "duration":
-                le = labels.get("le", "+Inf")
+                le = _text(labels.get("le", "+Inf"))
                 raw.duration[bound := _le(le)] += v
                 self.layout.duration.setdefault(bound, le)
             elif name == "confidence":
-                le = labels.get("le", "+Inf")
+                le = _text(labels.get("le", "+Inf"))
                 raw.confidence[bound := _le(le)] += v
                 self.layout.confidence.setdefault(bound, le)
             elif name == "confidence_sum":
@@ -308,7 +318,7 @@ class PrometheusSource:
             low = Layout.at_or_above(layout.confidence, max(t.phase.rollback_confidence for t in members))
             try:
                 answer = await self._query(address, queries.suspects(window, slow, low or "+Inf"), at)
-                found = {(labels.get("namespace"), labels.get("service"), labels.get("revision"))
+                found = {(_text(labels.get("namespace")), _text(labels.get("service")), _text(labels.get("revision")))
                          for labels, _ in _samples(answer)}
             except QueryError as exc:
                 out.update({(t.namespace, t.name): Observation(error=str(exc)) for t in members})

@@ -50,15 +50,20 @@ def batched(window: str, services: Iterable[tuple[str, str]] = ()) -> dict[str, 
     }
 
 
+SELECTOR_LIMIT = 2000  # characters: a longer selector (many suspects, a shared outage) selects everything instead
+
+
 def selector(services: Iterable[tuple[str, str]]) -> str:
     """A label selector that matches at least these (namespace, service) pairs ("" for all). Kubernetes names are
-    DNS labels, so they go into the regular expressions as they are; anything else selects everything."""
+    DNS labels, so they go into the regular expressions as they are; anything else selects everything, and so do
+    more names than fit a short query (a query is a URL: thousands of suspects must not make it too long to send)."""
     pairs = sorted(set(services))
     names = {n for pair in pairs for n in pair}
     if not pairs or not all(DNS_NAME.match(n) for n in names):
         return ""
     namespaces = "|".join(sorted({ns for ns, _ in pairs}))
-    return f'{{namespace=~"{namespaces}",service=~"{"|".join(sorted({s for _, s in pairs}))}"}}'
+    text = f'{{namespace=~"{namespaces}",service=~"{"|".join(sorted({s for _, s in pairs}))}"}}'
+    return text if len(text) <= SELECTOR_LIMIT else ""
 
 
 def suspects(window: str, slow_le: str | None, low_le: str) -> str:
