@@ -32,6 +32,7 @@ from . import histogram, queries
 log = logging.getLogger("wallbounce.prometheus")
 
 SERVED = ("success", "error", "low_consensus")
+ANSWERS_AT_ONCE = 2  # batched answers in flight at once (each can hold hundreds of thousands of series)
 
 
 class QueryError(RuntimeError):
@@ -251,6 +252,7 @@ class PrometheusSource:
         self._clients: dict[str, PrometheusConnect] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}
         self._layouts: dict[str, Layout] = {}
+        self._answers: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None  # per event loop
 
     def _client(self, address: str) -> PrometheusConnect:
         if address not in self._clients:
@@ -272,13 +274,23 @@ class PrometheusSource:
             raise QueryError(_describe(exc, address)) from exc
 
     async def _batch(self, address: str, texts: dict[str, str], at: float) -> Batch:
-        answers = await asyncio.gather(*(self._query(address, texts[n], at) for n in queries.BATCHED),
-                                       return_exceptions=True)
+        """The batched queries' answers, each read into the batch as it arrives and dropped; at most
+        ``ANSWERS_AT_ONCE`` answers are in flight in the whole source, since each holds every Service's series
+        (the operator's memory peak is a few answers, not every query of every batch at once)."""
+        loop = asyncio.get_running_loop()
+        if self._answers is None or self._answers[0] is not loop:
+            self._answers = (loop, asyncio.Semaphore(ANSWERS_AT_ONCE))
+        answers = self._answers[1]
         batch = Batch()
-        for name, answer in zip(queries.BATCHED, answers, strict=True):
-            if isinstance(answer, BaseException):
-                raise answer if isinstance(answer, QueryError) else QueryError(_describe(answer, address))
-            batch.add(name, answer)
+
+        async def read(name: str) -> None:
+            async with answers:
+                batch.add(name, await self._query(address, texts[name], at))
+
+        results = await asyncio.gather(*(read(n) for n in queries.BATCHED), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result if isinstance(result, QueryError) else QueryError(_describe(result, address))
         self._layouts.setdefault(address, Layout()).add(batch.layout)
         return batch
 
