@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,10 +17,12 @@ import pytest
 from aiohttp import web
 
 from tests.operator.conftest import Driver
+from tests.operator.test_guard_suspects import spec
 from wallbounce_local import procs
 from wallbounce_local.components import Operator
 from wallbounce_local.prometheus import Prometheus
 from wallbounce_local.traffic import HEALTHY
+from wallbounce_operator.analysis.prometheus import PrometheusSource, Target
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +122,28 @@ def test_faults_never_promote(driver: Driver, proxies: dict[str, FaultProxy], op
     verdicts = operator.metrics()
     labels = f'namespace="{driver.namespace}",rollout="flap",verdict="Error"'
     assert f"wallbounce_operator_verdicts_total{{{labels}}}" in verdicts
+
+
+def test_a_slow_prometheus_never_holds_back_anothers_answers(prometheus: Prometheus,
+                                                            proxies: dict[str, FaultProxy]) -> None:
+    """The operator bounds the big batched answers it has in flight per Prometheus: a rollout pointed at a slow one
+    (every answer 4 s late) must not make the others' answers wait behind it."""
+    source = PrometheusSource(timeout=10.0)
+    slow_url = proxies["slow"].url
+    fast = [Target("faults", "fast", spec("fast", prometheus.url), prometheus.url, "r1")]
+    slow = [Target("faults", "slow", spec("slow", slow_url), slow_url, "r1")]
+    finished: dict[str, float] = {}
+
+    async def look(targets: list[Target], label: str) -> dict[tuple[str, str], Any]:
+        out = await source.observe(targets, time.time(), analysis=False)
+        finished[label] = time.monotonic()
+        return out
+
+    async def both() -> list[dict[tuple[str, str], Any]]:
+        return list(await asyncio.gather(look(slow, "slow"), look(fast, "fast")))
+
+    started = time.monotonic()
+    slow_out, fast_out = asyncio.run(both())
+    # waiting behind even one slow answer would take 4 s; five of them, two at a time, take 12 s
+    assert finished["fast"] - started < 3.0 and finished["slow"] - started >= 12.0
+    assert all(o.error is None for o in (*fast_out.values(), *slow_out.values()))

@@ -11,6 +11,7 @@ observation without counts (NoData). Nothing here ever turns a missing number in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -252,7 +253,7 @@ class PrometheusSource:
         self._clients: dict[str, PrometheusConnect] = {}
         self._snapshots: dict[tuple[str, str], Snapshot] = {}
         self._layouts: dict[str, Layout] = {}
-        self._answers: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None  # per event loop
+        self._answers: tuple[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] | None = None  # per loop
 
     def _client(self, address: str) -> PrometheusConnect:
         if address not in self._clients:
@@ -273,14 +274,16 @@ class PrometheusSource:
             metrics.PROM_QUERY_ERRORS.inc()
             raise QueryError(_describe(exc, address)) from exc
 
-    async def _batch(self, address: str, texts: dict[str, str], at: float) -> Batch:
-        """The batched queries' answers, each read into the batch as it arrives and dropped; at most
-        ``ANSWERS_AT_ONCE`` answers are in flight in the whole source, since each holds every Service's series
-        (the operator's memory peak is a few answers, not every query of every batch at once)."""
+    async def _batch(self, address: str, texts: dict[str, str], at: float, every: bool = True) -> Batch:
+        """The batched queries' answers, each read into the batch as it arrives and dropped. Answers that hold every
+        Service's series (``every``) are at most ``ANSWERS_AT_ONCE`` in flight per Prometheus (the operator's
+        memory peak is a few of them, not every query of every batch at once); answers about a few Services (the
+        guard's suspects, a rollout with its own queries) never wait for those."""
         loop = asyncio.get_running_loop()
         if self._answers is None or self._answers[0] is not loop:
-            self._answers = (loop, asyncio.Semaphore(ANSWERS_AT_ONCE))
-        answers = self._answers[1]
+            self._answers = (loop, {})
+        limits = self._answers[1]  # one per Prometheus: a slow one never holds back another's answers
+        answers = limits.setdefault(address, asyncio.Semaphore(ANSWERS_AT_ONCE)) if every else contextlib.nullcontext()
         batch = Batch()
 
         async def read(name: str) -> None:
@@ -300,13 +303,14 @@ class PrometheusSource:
         canary's current revision and stable served since the rollout's previous look. ``services``: the window of
         these (namespace, service) pairs is enough (the guard's suspects); every Service's when empty."""
         targets, services = list(targets), list(services)
+        every = not queries.selector(services)  # answers that hold every Service's series
         jobs: dict[tuple[str, str], dict[str, str]] = {}
         for t in targets:
             jobs[(t.address, t.spec.window_text)] = queries.batched(t.spec.window_text, services)
             if analysis:
-                jobs[(t.address, "")] = queries.instant()
+                jobs[(t.address, "")] = queries.instant(services)
         keys = list(jobs)
-        answers = await asyncio.gather(*(self._batch(addr, jobs[(addr, w)], at) for addr, w in keys),
+        answers = await asyncio.gather(*(self._batch(addr, jobs[(addr, w)], at, every) for addr, w in keys),
                                        return_exceptions=True)
         batches = dict(zip(keys, answers, strict=True))
         return {(t.namespace, t.name): self._observation(t, batches, at, analysis) for t in targets}
@@ -391,7 +395,8 @@ class PrometheusSource:
                 values[metric] = parse_scalar(await self._query(t.address, promql, at))
             return values
 
-        base = (await self.observe([t], at, analysis=analysis))[(t.namespace, t.name)]
+        mine = [(t.namespace, t.spec.canary.service), (t.namespace, t.spec.stable.service)]
+        base = (await self.observe([t], at, analysis=analysis, services=mine))[(t.namespace, t.name)]
         if base.error:
             return base
         try:

@@ -87,15 +87,16 @@ def suspects(window: str, slow_le: str | None, low_le: str) -> str:
     return " or ".join(f"({t})" for t in terms)
 
 
-def instant() -> dict[str, str]:
-    """The counters of every pod (``instance``), for the looks' exact differences, keyed by name."""
-    by = f"{BY}, instance"
+def instant(services: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+    """The counters of every pod (``instance``), for the looks' exact differences, keyed by name: of every Service,
+    or only of ``services`` (as ``batched``)."""
+    by, sel = f"{BY}, instance", selector(services)
     return {
-        "outcomes": f"sum by ({by}, outcome) (wallbounce_requests_total)",
-        "duration": f"sum by ({by}, le) (wallbounce_request_duration_seconds_bucket)",
-        "confidence": f"sum by ({by}, le) (wallbounce_consensus_confidence_bucket)",
-        "confidence_sum": f"sum by ({by}) (wallbounce_consensus_confidence_sum)",
-        "cost": f"sum by ({by}) (wallbounce_cost_usd_total)",
+        "outcomes": f"sum by ({by}, outcome) (wallbounce_requests_total{sel})",
+        "duration": f"sum by ({by}, le) ({DURATION}{sel})",
+        "confidence": f"sum by ({by}, le) ({CONFIDENCE}{sel})",
+        "confidence_sum": f"sum by ({by}) (wallbounce_consensus_confidence_sum{sel})",
+        "cost": f"sum by ({by}) (wallbounce_cost_usd_total{sel})",
     }
 
 
