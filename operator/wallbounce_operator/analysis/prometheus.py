@@ -33,7 +33,7 @@ from . import histogram, queries
 log = logging.getLogger("wallbounce.prometheus")
 
 SERVED = ("success", "error", "low_consensus")
-ANSWERS_AT_ONCE = 2  # batched answers in flight at once (each can hold hundreds of thousands of series)
+ANSWERS_AT_ONCE = 2  # big batched answers in flight per Prometheus (each can hold hundreds of thousands of series)
 
 
 class QueryError(RuntimeError):
