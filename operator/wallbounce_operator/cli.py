@@ -12,6 +12,10 @@ from pathlib import Path
 
 
 def _operator(args: argparse.Namespace) -> int:
+    from . import memory
+
+    memory.limit_arenas()  # before any thread starts
+
     import kopf
 
     from . import handlers  # noqa: F401 - registers the handlers

@@ -28,7 +28,7 @@ from typing import Any
 
 from kubernetes import client
 
-from . import metrics, writes
+from . import memory, metrics, writes
 from .analysis.prometheus import PrometheusSource, Target
 from .analysis.verdict import guard
 from .kube import Conflict, Gone, Kube
@@ -298,6 +298,7 @@ class Engine:
             except Exception:  # the loop must outlive any one bad tick
                 log.exception("analysis tick failed")
             self.health.beat()
+            memory.trim()  # what the tick's answers freed goes back to the system
             await asyncio.sleep(max(0.0, self.tick_period - (time.monotonic() - started)))
 
     async def tick(self) -> None:
@@ -509,7 +510,7 @@ class Engine:
             metrics.STATUS_WRITES.labels(self._shard_label(record), cause).inc()
         record.shadow = new
         for event in decision.events:
-            metrics.TRANSITIONS.labels(namespace, name, event.reason).inc()
+            metrics.count("wallbounce_operator_transitions", namespace, name, str(event.reason))
             log.info("%s/%s %s: %s", namespace, name, event.reason, event.message)
         if decision.clear_action and inputs.action is not None:
             cleared = await self.kube.remove_action(namespace, name, inputs.action)
@@ -526,8 +527,9 @@ class Engine:
         if new.pending_events:
             await self._post_events(record)
         if decision.verdict is not None:
-            metrics.VERDICTS.labels(namespace, name, str(decision.verdict)).inc()
-        metrics.publish(namespace, name, new.to_dict())
+            metrics.count("wallbounce_operator_verdicts", namespace, name, str(decision.verdict))
+        if new.history:
+            metrics.observe_phase_durations(namespace, name, new.history)
 
     async def _write_route(self, record: Record, spec: RolloutSpec, inputs: Inputs, weight: int) -> None:
         route = inputs.route

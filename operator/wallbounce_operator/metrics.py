@@ -1,16 +1,19 @@
 """The operator's own Prometheus metrics and its /metrics + /healthz endpoint (aiohttp).
 
-Besides the per-rollout gauges set after each reconcile: ``wallbounce_operator_info{version}``, the events posted by
-reason and type, the time spent in each phase (observed from ``status.history`` when a rollout leaves a phase), the
-notifications sent, and — read from the engine's rollouts at scrape time by ``RolloutCollector`` —
-``wallbounce_rollout_info``, the analysed values and the current step's promotion gates and rollback limits, so a
-dashboard draws each gate beside its value."""
+Besides ``wallbounce_operator_info{version}``, the events posted by reason and type, the time spent in each phase
+(observed from ``status.history`` when a rollout leaves a phase) and the notifications sent, the per-rollout series
+are read from the engine's rollouts at scrape time by ``RolloutCollector`` — weight, step, phase, pause reasons,
+``wallbounce_rollout_info``, the analysed values and the current step's promotion gates and rollback limits (so a
+dashboard draws each gate beside its value) — and the per-rollout counters (verdicts, transitions) are plain numbers
+in ``ROLLOUT_COUNTS``: a labelled child metric per rollout and value would cost a few KiB each, times thousands of
+rollouts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.metadata
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -24,24 +27,27 @@ from prometheus_client import (
     generate_latest,
 )
 
-from .model import PauseReason, PendingEvent, Phase, PhaseSpec, RolloutSpec, parse_time
+from .model import HistoryEntry, PauseReason, PendingEvent, Phase, PhaseSpec, RolloutSpec
 
+_UNSEEN: Any = object()
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)  # the operator's RSS and CPU, for dashboards and the scale benchmark
 
 ROLLOUTS = Gauge("wallbounce_operator_rollouts", "Rollouts in each phase", ["phase"], registry=REGISTRY)
-WEIGHT = Gauge("wallbounce_operator_rollout_weight", "Current canary weight (percent)", ["namespace", "rollout"],
-               registry=REGISTRY)
-STEP = Gauge("wallbounce_operator_rollout_step", "Current step of the ladder (1-based)", ["namespace", "rollout"],
-             registry=REGISTRY)
-PHASE = Gauge("wallbounce_operator_rollout_phase", "1 for the rollout's current phase",
-              ["namespace", "rollout", "phase"], registry=REGISTRY)
-PAUSED = Gauge("wallbounce_operator_rollout_paused", "1 while the rollout is paused for that reason",
-               ["namespace", "rollout", "reason"], registry=REGISTRY)
-VERDICTS = Counter("wallbounce_operator_verdicts_total", "Analysis verdicts", ["namespace", "rollout", "verdict"],
-                   registry=REGISTRY)
-TRANSITIONS = Counter("wallbounce_operator_transitions_total", "Rollout events by reason",
-                      ["namespace", "rollout", "reason"], registry=REGISTRY)
+#: per-rollout counters: name → (help, the label of the counted value)
+ROLLOUT_COUNTERS = {"wallbounce_operator_verdicts": ("Analysis verdicts", "verdict"),
+                    "wallbounce_operator_transitions": ("Rollout events by reason", "reason")}
+#: counter name → (namespace, rollout, value) → count, since this process started
+ROLLOUT_COUNTS: dict[str, dict[tuple[str, str, str], float]] = {name: {} for name in ROLLOUT_COUNTERS}
+
+
+def count(name: str, namespace: str, rollout: str, value: str) -> None:
+    """One more of ``value`` for a rollout (``name``: a key of ``ROLLOUT_COUNTERS``)."""
+    counts = ROLLOUT_COUNTS[name]
+    key = (namespace, rollout, value)
+    counts[key] = counts.get(key, 0.0) + 1.0
+
+
 RECONCILE = Histogram("wallbounce_operator_reconcile_duration_seconds", "Time to reconcile one rollout",
                       buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=REGISTRY)
 TICK = Histogram("wallbounce_operator_tick_seconds", "One pass of the analysis loop, by part: the whole tick, the "
@@ -80,7 +86,7 @@ INFO_VERSION = _version()
 INFO.labels(INFO_VERSION).set(1)
 
 #: (namespace, rollout) → time of the newest history entry already observed
-_HISTORY_SEEN: dict[tuple[str, str], str] = {}
+_HISTORY_SEEN: dict[tuple[str, str], dt.datetime | None] = {}
 
 
 def count_events(_rollout: Mapping[str, Any], entries: list[PendingEvent]) -> None:
@@ -89,55 +95,30 @@ def count_events(_rollout: Mapping[str, Any], entries: list[PendingEvent]) -> No
         EVENTS.labels(entry.reason, entry.type).inc()
 
 
-def observe_phase_durations(namespace: str, name: str, history: list[Mapping[str, Any]]) -> None:
+def observe_phase_durations(namespace: str, name: str, history: Sequence[HistoryEntry]) -> None:
     """For each new history entry that leaves a phase, the time since the entry that entered it. The history an
     operator finds at start-up is taken as seen (a restart observes nothing twice)."""
     key = (namespace, name)
-    seen = _HISTORY_SEEN.get(key)
-    newest = str(history[-1].get("time")) if history else ""
+    newest = history[-1].time if history else None
+    if key in _HISTORY_SEEN and _HISTORY_SEEN[key] == newest:
+        return  # nothing new (most looks)
+    seen = _HISTORY_SEEN.get(key, _UNSEEN)
     _HISTORY_SEEN[key] = newest
-    if seen is None:
+    if seen is _UNSEEN:
         return
     for i, entry in enumerate(history):
-        if str(entry.get("time")) <= seen or entry.get("from") in (None, entry.get("to")):
+        if (seen is not None and entry.time <= seen) or entry.from_ in ("", entry.to):
             continue
-        entered = next((h for h in reversed(history[:i]) if h.get("to") == entry.get("from")
-                        and h.get("from") != entry.get("from")), None)
-        start, end = parse_time((entered or {}).get("time")), parse_time(entry.get("time"))
-        if start is not None and end is not None and end >= start:
-            PHASE_DURATION.labels(str(entry["from"])).observe((end - start).total_seconds())
-
-
-def publish(namespace: str, name: str, status: Mapping[str, Any]) -> None:
-    """Per-rollout gauges from its status."""
-    observe_phase_durations(namespace, name, list(status.get("history") or []))
-    WEIGHT.labels(namespace, name).set(int(status.get("weight") or 0))
-    STEP.labels(namespace, name).set(int(status.get("step") or 0))
-    current = status.get("phase")
-    for phase in Phase:
-        PHASE.labels(namespace, name, str(phase)).set(1 if current == phase else 0)
-    reason = status.get("pauseReason") if current == Phase.PAUSED else None
-    for r in PauseReason:
-        PAUSED.labels(namespace, name, str(r)).set(1 if reason == r else 0)
+        entered = next((h for h in reversed(history[:i]) if h.to == entry.from_ and h.from_ != entry.from_), None)
+        if entered is not None and entry.time >= entered.time:
+            PHASE_DURATION.labels(entry.from_).observe((entry.time - entered.time).total_seconds())
 
 
 def forget(namespace: str, name: str) -> None:
     _HISTORY_SEEN.pop((namespace, name), None)
-    for gauge in (WEIGHT, STEP):
-        try:
-            gauge.remove(namespace, name)
-        except KeyError:
-            pass
-    for phase in Phase:
-        try:
-            PHASE.remove(namespace, name, str(phase))
-        except KeyError:
-            pass
-    for r in PauseReason:
-        try:
-            PAUSED.remove(namespace, name, str(r))
-        except KeyError:
-            pass
+    for counts in ROLLOUT_COUNTS.values():
+        for key in [k for k in counts if k[:2] == (namespace, name)]:
+            del counts[key]
 
 
 def count_phases(statuses: list[Mapping[str, Any]]) -> None:
@@ -169,17 +150,28 @@ GATES: dict[str, tuple[str, Callable[[PhaseSpec], float | None], Callable[[Phase
 
 
 class RolloutCollector:
-    """At scrape time, from the rollouts the engine holds: ``wallbounce_rollout_info{namespace,name,phase,step}``,
+    """At scrape time, from the rollouts this replica acts on: ``wallbounce_operator_rollout_{weight,step}``,
+    ``wallbounce_operator_rollout_phase{phase}`` and ``_paused{reason}`` (1 for the current one, 0 for the others),
+    ``wallbounce_rollout_info{namespace,name,phase,step}``,
     ``wallbounce_rollout_analysis_value{namespace,rollout,metric}`` (the last analysis) and
     ``wallbounce_rollout_threshold{namespace,rollout,metric,gate}`` (the current step's ``promote`` gate and
-    ``rollback`` limit, tier defaults applied)."""
+    ``rollback`` limit, tier defaults applied); and the per-rollout counters of this process."""
 
     def __init__(self, rollouts: Callable[[], Iterable[Rollout]]) -> None:
         self.rollouts = rollouts
 
     def collect(self) -> Iterable[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+        pair = ["namespace", "rollout"]
+        weight = GaugeMetricFamily("wallbounce_operator_rollout_weight", "Current canary weight (percent)",
+                                   labels=pair)
+        step_of = GaugeMetricFamily("wallbounce_operator_rollout_step", "Current step of the ladder (1-based)",
+                                    labels=pair)
+        phase_of = GaugeMetricFamily("wallbounce_operator_rollout_phase", "1 for the rollout's current phase",
+                                     labels=[*pair, "phase"])
+        paused = GaugeMetricFamily("wallbounce_operator_rollout_paused", "1 while the rollout is paused for that "
+                                   "reason", labels=[*pair, "reason"])
         info = GaugeMetricFamily("wallbounce_rollout_info", "A rollout's phase and step (always 1)",
                                  labels=["namespace", "name", "phase", "step"])
         value = GaugeMetricFamily("wallbounce_rollout_analysis_value", "The last analysed value of the canary",
@@ -190,7 +182,15 @@ class RolloutCollector:
             namespace, name = record.key
             status = record.latest()
             step = int(status.get("step") or 0)
-            info.add_metric([namespace, name, str(status.get("phase") or "Pending"), str(step)], 1)
+            current = status.get("phase")
+            weight.add_metric([namespace, name], int(status.get("weight") or 0))
+            step_of.add_metric([namespace, name], step)
+            for each in Phase:
+                phase_of.add_metric([namespace, name, str(each)], 1 if current == each else 0)
+            reason = status.get("pauseReason") if current == Phase.PAUSED else None
+            for r in PauseReason:
+                paused.add_metric([namespace, name, str(r)], 1 if reason == r else 0)
+            info.add_metric([namespace, name, str(current or "Pending"), str(step)], 1)
             analysis = status.get("analysis") or {}
             for field, (metric, _, _) in GATES.items():
                 if isinstance(analysis.get(field), int | float):
@@ -202,7 +202,13 @@ class RolloutCollector:
                 for gate, limit in (("promote", promote(phase)), ("rollback", rollback(phase))):
                     if limit is not None:
                         threshold.add_metric([namespace, name, metric, gate], float(limit))
-        return [info, value, threshold]
+        counters = []
+        for counter, (text, label) in ROLLOUT_COUNTERS.items():
+            family = CounterMetricFamily(counter, text, labels=[*pair, label])
+            for labels, n in list(ROLLOUT_COUNTS[counter].items()):
+                family.add_metric(list(labels), n)
+            counters.append(family)
+        return [weight, step_of, phase_of, paused, info, value, threshold, *counters]
 
     def describe(self) -> Iterable[Any]:
         return []

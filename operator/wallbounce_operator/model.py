@@ -271,6 +271,21 @@ def _default_phases() -> tuple[PhaseSpec, ...]:
     return tuple(PhaseSpec(weight=w) for w in DEFAULT_LADDER)
 
 
+#: ladders in use, each kept once: most rollouts of a cluster share a few (a chart's), and a ladder is most of a
+#: parsed spec's size (frozen models: sharing them is safe); the oldest is let go beyond LADDERS_KEPT
+_LADDERS: dict[tuple[PhaseSpec, ...], tuple[PhaseSpec, ...]] = {}
+LADDERS_KEPT = 1024
+
+
+def _shared_ladder(phases: tuple[PhaseSpec, ...]) -> tuple[PhaseSpec, ...]:
+    kept = _LADDERS.get(phases)
+    if kept is None:
+        if len(_LADDERS) >= LADDERS_KEPT:
+            del _LADDERS[next(iter(_LADDERS))]
+        kept = _LADDERS[phases] = phases
+    return kept
+
+
 class RolloutSpec(_Model):
     stable: Workload
     canary: Workload
@@ -286,6 +301,7 @@ class RolloutSpec(_Model):
     def _non_empty_ladder(self) -> RolloutSpec:
         if not self.phases:
             raise ValueError("spec.phases must not be empty")
+        object.__setattr__(self, "phases", _shared_ladder(self.phases))
         return self
 
     @classmethod

@@ -2,18 +2,24 @@
 rollouts are taken over within a Lease's duration.
 
 Rollouts are partitioned into ``shards`` by a stable hash of ``namespace/name``. Each shard has a
-``coordination.k8s.io/v1`` Lease ``wallbounce-shard-<i>`` in the operator's namespace; each replica also renews a
-member Lease ``wallbounce-member-<identity>`` so the others know it is alive. Every ``renew`` seconds a replica lists
-the Leases (one LIST), renews those it holds, gives back what it holds beyond its fair share, and takes free or
-expired shards up to it. A Lease is expired when its record has not changed for
-its duration *on this replica's own clock* (as client-go's leader election judges it: no clock skew between
-replicas matters). The fair share splits the shards evenly, the remainder to the first replicas by name (4 shards on
-3 replicas: 2, 1, 1); a replica holding more gives the rest back at once (a Lease without a holder).
+``coordination.k8s.io/v1`` Lease ``wallbounce-shard-<i>`` in the operator's namespace; each replica also renews a member
+Lease ``wallbounce-member-<identity>`` so the others know it is alive. Every ``renew`` seconds a replica lists the
+Leases (one LIST), renews those it holds, gives back what it holds beyond its fair share, and takes free or expired
+shards up to it. A Lease is expired when its record has not changed for its duration *on this replica's own clock* (as
+client-go's leader election judges it: no clock skew between replicas matters), counted from the earliest moment the
+change can have happened: the start of the previous LIST, which still showed the old record — but never more than the
+fence's margin before this LIST's answer (a replica whose own rounds stalled knows less). A round is also run when the
+first Lease another replica holds would expire, so a dead replica's shards are taken over within the duration of its
+last renewal (client-go counts from the LIST that saw the change, up to a round later). The fair share splits the shards
+evenly, the remainder to the first replicas by name (4 shards on 3 replicas: 2, 1, 1); a replica holding more gives the
+rest back at once (a Lease without a holder).
 
-Fencing: a replica acts on a shard only while its last successful renewal is younger than the duration minus a
-margin — so a replica that cannot renew (partitioned, paused, overloaded) stops acting before any other replica can
-take the shard over. The status writes are guarded by resourceVersion besides, so even a replica that resumes in the
-middle of a write cannot act twice: its write is refused (409).
+Fencing: a replica acts on a shard only while its last successful renewal, counted from when it was sent, is younger
+than the duration minus a margin — so a replica that cannot renew (partitioned, paused, overloaded) stops acting before
+any other replica can take the shard over: the other counts the Lease's age from a moment at most the margin before the
+answer of the LIST that showed that renewal, which was sent before that answer. The status writes are guarded by
+resourceVersion besides, so even a replica that resumes in the middle of a write cannot act twice: its write is refused
+(409).
 
 ``kubectl get leases -n <operator namespace>`` shows who holds what.
 """
@@ -74,8 +80,9 @@ class Shards:
         self.renew = renew if renew is not None else duration / 5
         self.margin = max(2 * self.renew, duration / 3)
         self.on_acquire = on_acquire or (lambda _shard: None)
-        self.held: dict[int, float] = {}  # shard → this replica's clock at its last successful renewal
+        self.held: dict[int, float] = {}  # shard → this replica's clock when its last successful renewal was sent
         self.seen: dict[str, Seen] = {}  # Lease name → how it was last seen
+        self.listed_at: float | None = None  # this replica's clock when its last LIST started
 
     # ----- the fence ------------------------------------------------------------------------------------------
 
@@ -96,10 +103,22 @@ class Shards:
             except Exception:  # a failed round is retried; the fence stops acting meanwhile
                 log.exception("shard leases: a round failed")
             metrics.SHARDS_HELD.set(sum(1 for s in self.held if self.acting(s)))
-            await asyncio.sleep(max(0.0, self.renew - (time.monotonic() - started)))
+            await asyncio.sleep(self.pause(started))
+
+    def pause(self, started: float) -> float:
+        """Until the next round: a renewal period after this one started, or sooner when a shard another replica
+        holds would expire (so a dead replica's shards are taken over at once, not up to a round later)."""
+        now = time.monotonic()
+        until = started + self.renew
+        for name, seen in self.seen.items():
+            expires = seen.since + self.duration + 0.05
+            if name.startswith(SHARD_PREFIX) and seen.holder not in ("", self.identity) and expires > now:
+                until = min(until, expires)  # one expired already and still not taken: the fair share is full
+        return max(0.0, until - now)
 
     def step(self) -> None:
         """One round: observe every Lease, renew, give back, take (blocking calls: run in a thread)."""
+        started = time.monotonic()
         listed = self.leases.list_namespaced_lease(self.namespace, label_selector=f"{SHARD_LABEL} in (shard,member)")
         items: list[Any] = list(listed.items)
         by_name: dict[str, Any] = {str(lease.metadata.name): lease for lease in items}
@@ -109,7 +128,11 @@ class Shards:
             record = (spec.holder_identity, spec.renew_time, spec.lease_duration_seconds)
             seen = self.seen.get(name)
             if seen is None or seen.record != record:
-                self.seen[name] = Seen(spec.holder_identity or "", record, now)
+                # it changed after the previous LIST started (that one still showed the old record); a Lease seen
+                # for the first time, or not listed last time, changed at some moment before now
+                since = now if seen is None or self.listed_at is None else max(self.listed_at, now - self.margin)
+                self.seen[name] = Seen(spec.holder_identity or "", record, since)
+        self.listed_at = started
         self._member(by_name.get(f"{MEMBER_PREFIX}{self.identity}"))
         self._forget_gone_members(by_name)
         self._renew(by_name)
@@ -193,8 +216,9 @@ class Shards:
             if lease is None or lease.spec.holder_identity != self.identity:
                 self._lose(shard, "another replica holds it now" if lease is not None else "its Lease is gone")
                 continue
+            sent = time.monotonic()  # the fence counts from before the write: it can only have landed later
             if self._write(name, self._body(name, self.identity, "shard", shard, lease), lease, by_name):
-                self.held[shard] = time.monotonic()
+                self.held[shard] = sent
 
     def _give_back(self, by_name: dict[str, Any], fair: int) -> None:
         while len(self.held) > fair:
@@ -214,8 +238,9 @@ class Shards:
                 continue
             lease = by_name.get(name)
             free = lease is None or not lease.spec.holder_identity or self._expired(name)
+            sent = time.monotonic()
             if free and self._write(name, self._body(name, self.identity, "shard", shard, lease), lease, by_name):
-                self.held[shard] = time.monotonic()
+                self.held[shard] = sent
                 log.info("took shard %d (%s)", shard, "new" if lease is None else
                          f"from {lease.spec.holder_identity or 'nobody'}")
                 self.on_acquire(shard)

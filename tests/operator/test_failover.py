@@ -91,7 +91,8 @@ def test_every_shard_is_held_and_a_killed_replicas_rollouts_go_on(driver: Driver
     new_owner = procs.wait_for("the shard taken over", lambda: (h := holders(driver)[shard]) != owner and h,
                                timeout=LEASE * 2 + 10)
     took = time.monotonic() - killed
-    assert took <= LEASE + 6, f"taken over after {took:.1f}s"  # the Lease's duration, plus one renewal round
+    # within the Lease's duration of the last renewal (before the kill), plus the answers of a loaded API server
+    assert took <= LEASE + 2, f"taken over after {took:.1f}s"
     assert new_owner != owner
     listing = run_cli(str(kubectl), "wallbounce", "-n", driver.namespace, "list",
                       kubeconfig=str(control_plane.kubeconfig)).stdout
