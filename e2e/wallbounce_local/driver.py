@@ -288,8 +288,15 @@ class RolloutDriver(Generic[T]):
 
     def statuses(self, cluster_wide: bool = False) -> dict[str, dict[str, Any]]:
         """Every rollout's status in one LIST, by name (``namespace/name`` when ``cluster_wide``)."""
-        if cluster_wide:
-            items = self.objects.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
+        if cluster_wide:  # in pages: thousands of rollouts in one answer break on a busy API server
+            items, token = [], None
+            while True:
+                page = self.objects.list_cluster_custom_object(GROUP, VERSION, PLURAL, limit=500,
+                                                               **({"_continue": token} if token else {}))
+                items += page["items"]
+                token = (page.get("metadata") or {}).get("continue")
+                if not token:
+                    break
             return {f"{o['metadata']['namespace']}/{o['metadata']['name']}": dict(o.get("status") or {})
                     for o in items}
         items = self.objects.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL)["items"]

@@ -32,6 +32,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,8 @@ class Shards:
         self.held: dict[int, float] = {}  # shard → this replica's clock when its last successful renewal was sent
         self.seen: dict[str, Seen] = {}  # Lease name → how it was last seen
         self.listed_at: float | None = None  # this replica's clock when its last LIST started
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="wallbounce-leases")
+        self.timeout = max(2.0, duration - self.margin)  # a request slower than the fence's time is of no use
 
     # ----- the fence ------------------------------------------------------------------------------------------
 
@@ -99,7 +102,9 @@ class Shards:
         while True:
             started = time.monotonic()
             try:
-                await asyncio.to_thread(self.step)
+                # a thread of its own: in the shared pool a round would queue behind a tick's thousands of
+                # requests, and the fence would stop this replica acting on the shards it holds
+                await asyncio.get_running_loop().run_in_executor(self._thread, self.step)
             except Exception:  # a failed round is retried; the fence stops acting meanwhile
                 log.exception("shard leases: a round failed")
             metrics.SHARDS_HELD.set(sum(1 for s in self.held if self.acting(s)))
@@ -119,7 +124,8 @@ class Shards:
     def step(self) -> None:
         """One round: observe every Lease, renew, give back, take (blocking calls: run in a thread)."""
         started = time.monotonic()
-        listed = self.leases.list_namespaced_lease(self.namespace, label_selector=f"{SHARD_LABEL} in (shard,member)")
+        listed = self.leases.list_namespaced_lease(self.namespace, label_selector=f"{SHARD_LABEL} in (shard,member)",
+                                                   _request_timeout=self.timeout)
         items: list[Any] = list(listed.items)
         by_name: dict[str, Any] = {str(lease.metadata.name): lease for lease in items}
         now = time.monotonic()
@@ -180,9 +186,10 @@ class Shards:
         """Create or replace (with the resourceVersion it was read at); False when someone else wrote it first."""
         try:
             if old is None:
-                stored = self.leases.create_namespaced_lease(self.namespace, body)
+                stored = self.leases.create_namespaced_lease(self.namespace, body, _request_timeout=self.timeout)
             else:
-                stored = self.leases.replace_namespaced_lease(name, self.namespace, body)
+                stored = self.leases.replace_namespaced_lease(name, self.namespace, body,
+                                                              _request_timeout=self.timeout)
         except client.ApiException as exc:
             if exc.status in (409, 422):
                 return False
