@@ -29,7 +29,6 @@ from prometheus_client import (
 
 from .model import HistoryEntry, PauseReason, PendingEvent, Phase, PhaseSpec, RolloutSpec
 
-_UNSEEN: Any = object()
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)  # the operator's RSS and CPU, for dashboards and the scale benchmark
 
@@ -87,6 +86,7 @@ INFO.labels(INFO_VERSION).set(1)
 
 #: (namespace, rollout) → time of the newest history entry already observed
 _HISTORY_SEEN: dict[tuple[str, str], dt.datetime | None] = {}
+_UNSEEN: Any = object()  # a rollout this process has not looked at yet
 
 
 def count_events(_rollout: Mapping[str, Any], entries: list[PendingEvent]) -> None:
@@ -100,12 +100,10 @@ def observe_phase_durations(namespace: str, name: str, history: Sequence[History
     operator finds at start-up is taken as seen (a restart observes nothing twice)."""
     key = (namespace, name)
     newest = history[-1].time if history else None
-    if key in _HISTORY_SEEN and _HISTORY_SEEN[key] == newest:
-        return  # nothing new (most looks)
     seen = _HISTORY_SEEN.get(key, _UNSEEN)
     _HISTORY_SEEN[key] = newest
-    if seen is _UNSEEN:
-        return
+    if seen is _UNSEEN or seen == newest:
+        return  # found at start-up, or nothing new (most looks)
     for i, entry in enumerate(history):
         if (seen is not None and entry.time <= seen) or entry.from_ in ("", entry.to):
             continue

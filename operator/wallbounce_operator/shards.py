@@ -210,7 +210,8 @@ class Shards:
                     and time.monotonic() - seen.since > 10 * self.duration:
                 try:
                     self.leases.delete_namespaced_lease(name, self.namespace, body=client.V1DeleteOptions(
-                        preconditions=client.V1Preconditions(resource_version=lease.metadata.resource_version)))
+                        preconditions=client.V1Preconditions(resource_version=lease.metadata.resource_version)),
+                        _request_timeout=self.timeout)
                 except client.ApiException as exc:
                     if exc.status not in (404, 409):
                         raise

@@ -45,6 +45,13 @@ class Replica:
             time.sleep(self.shards.pause(started))
 
 
+def wait_until_held(replica: Replica, within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while 0 not in replica.shards.held:
+        assert time.monotonic() < deadline, f"replica {replica.shards.identity} never took the shard"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def pair(kube: Any, namespace: str) -> Iterator[tuple[Replica, Replica]]:
     a, b = Replica(kube, namespace, "a"), Replica(kube, namespace, "b")
@@ -57,19 +64,13 @@ def test_a_dead_holders_shard_is_taken_within_the_duration_of_its_last_renewal(
         pair: tuple[Replica, Replica]) -> None:
     a, b = pair
     a.start()
-    deadline = time.monotonic() + 10
-    while 0 not in a.shards.held:
-        assert time.monotonic() < deadline, "the first replica never took the shard"
-        time.sleep(0.1)
+    wait_until_held(a)
     b.start()
     time.sleep(3 * RENEW)
     assert 0 in a.shards.held and 0 not in b.shards.held  # one shard, two replicas: the first by name holds it
     a.stop()  # dead: no more renewals
     last = a.shards.held[0]
-    deadline = time.monotonic() + 3 * DURATION
-    while 0 not in b.shards.held:
-        assert time.monotonic() < deadline, "the shard was never taken over"
-        time.sleep(0.05)
+    wait_until_held(b, within=3 * DURATION)
     took = b.shards.held[0] - last
     # never while the dead holder could still act (its fence), and within the duration of its last renewal (plus
     # the API server's answer): counted from the LIST that saw that renewal, and a round later, it could be 2 s more
@@ -80,19 +81,13 @@ def test_a_dead_holders_shard_is_taken_within_the_duration_of_its_last_renewal(
 def test_a_replica_whose_rounds_stalled_never_takes_over_before_the_fence(pair: tuple[Replica, Replica]) -> None:
     a, b = pair
     a.start()
-    deadline = time.monotonic() + 10
-    while 0 not in a.shards.held:
-        assert time.monotonic() < deadline, "the first replica never took the shard"
-        time.sleep(0.1)
+    wait_until_held(a)
     b.shards.step()  # one round, then it stalls (paused, overloaded) while the holder keeps renewing
     time.sleep(DURATION + 2 * RENEW)
     a.stop()  # the holder dies just before the stalled replica's next round
     last = a.shards.held[0]
     b.start()
-    deadline = time.monotonic() + 3 * DURATION
-    while 0 not in b.shards.held:
-        assert time.monotonic() < deadline, "the shard was never taken over"
-        time.sleep(0.05)
+    wait_until_held(b, within=3 * DURATION)
     # its previous LIST is older than the Lease's duration, but the renewals it missed meanwhile were sent at most
     # the fence's margin before its new LIST answered: counted from there, the holder has stopped acting by then
     fence_ends = last + DURATION - a.shards.margin
