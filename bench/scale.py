@@ -148,6 +148,17 @@ def status_writes(operators: list[Operator]) -> float:
     return sum(metric(http_text(f"{op.url}/metrics"), "wallbounce_operator_status_writes_total") for op in operators)
 
 
+def writes_by_cause(operators: list[Operator]) -> dict[str, float]:
+    """Status writes so far, summed over the replicas, by cause (the first status field that changed, "first",
+    "heartbeat", "events")."""
+    found: collections.Counter[str] = collections.Counter()
+    pattern = re.compile(r'^wallbounce_operator_status_writes_total\{[^}]*cause="([^"]*)"[^}]*\} ([0-9.e+-]+)$', re.M)
+    for op in operators:
+        for match in pattern.finditer(http_text(f"{op.url}/metrics")):
+            found[match.group(1)] += float(match.group(2))
+    return dict(found)
+
+
 def settle(operators: list[Operator], n: int, interval: int, timeout: float) -> float | None:
     """Wait out the start's transient — each rollout's first writes (started, its first step, the route confirmed,
     its first verdicts) — until three intervals pass with status writes under 5 % of the rollouts per interval (the
@@ -304,9 +315,12 @@ def run(n: int, interval: int, ticks: int, replica_counts: list[int], shards: in
             ready = time.monotonic() - t0
             time.sleep(interval * 1.5)  # every rollout has been judged once at least by its current owner
             settled = settle(operators, n, interval, settle_timeout)
+            causes = writes_by_cause(operators)
             result = {"n": n, "interval_s": interval, "shards": shards, "scrape": scrape,
                       "objects_created_s": round(created_in, 1), "all_started_s": round(ready, 1),
                       "settled_s": settled,
+                      "start_writes_per_rollout": {cause: round(count / n, 2) for cause, count in
+                                                   sorted(causes.items(), key=lambda kv: -kv[1])},
                       **measure(plane, operators, interval, ticks), "replicas": count}
             try:  # a LIST of every rollout: an API server saturated by the run may time it out
                 result["phases"] = dict(collections.Counter(str(st.get("phase")) for st in

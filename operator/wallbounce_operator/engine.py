@@ -12,7 +12,8 @@ gets its own task with a time budget, so a slow tenant never delays the others),
 The status is written first, with the resourceVersion that was read, so a stale view is refused (409) instead of
 acting twice; it carries the weight the route must carry (``desiredWeight``) and claims a weight (``weight``) only
 after the route was read back carrying it. A route write that fails is retried with backoff and reported once. A
-decision's events are written into ``status.pendingEvents`` with the transition and cleared once posted.
+decision's events are written into ``status.pendingEvents`` with the transition, posted, and dropped from it by the
+next status write (``writes``).
 """
 
 from __future__ import annotations
@@ -525,7 +526,7 @@ class Engine:
                 log.warning("%s/%s: %s", namespace, name, problem)
             record.wake_at = time.time() + 2.0
         if new.pending_events:
-            await self._post_events(record)
+            await self._post_events(record, new.pending_events)
         if decision.verdict is not None:
             metrics.count("wallbounce_operator_verdicts", namespace, name, str(decision.verdict))
         if new.history:
@@ -555,21 +556,19 @@ class Engine:
             record.route_error = problem
         record.dirty = True  # the next reconcile confirms the weight (or records the failure)
 
-    async def _post_events(self, record: Record) -> None:
-        namespace, name = record.key
-        status = RolloutStatus.from_dict(record.status)
-        posted = [await self.kube.emit(record.body, entry) for entry in status.pending_events]
-        if all(posted):
+    async def _post_events(self, record: Record, entries: tuple[PendingEvent, ...]) -> None:
+        """Post the decided Events that the stored status holds (the outbox is written first); once all are posted
+        the next status write drops them from it, or one of its own after ``writes.EVENTS_LINGER``."""
+        stored = {entry.get("name") for entry in record.status.get("pendingEvents") or []}
+        entries = tuple(entry for entry in entries if entry.name in stored)
+        posted = [await self.kube.emit(record.body, entry) for entry in entries]
+        if entries and all(posted):
             for sink in self.event_sinks:
-                sink(record.body, list(status.pending_events))
-            body = await self.kube.patch_status(namespace, name, {}, {"pendingEvents": None},
-                                                record.body["metadata"].get("resourceVersion"))
-            self._remember(record, body)
-            record.written = dict(body.get("status") or {})
+                sink(record.body, list(entries))
             if record.shadow is not None:
                 record.shadow.pending_events = ()
-            metrics.STATUS_WRITES.labels(self._shard_label(record), "events").inc()
-        # else: they stay in status.pendingEvents and the next reconcile posts them
+            record.wake_at = min(record.wake_at, time.time() + writes.EVENTS_LINGER + 0.5)
+        # else: they stay pending in the status (and the shadow) and the next reconcile posts them
 
     def _remember(self, record: Record, body: dict[str, Any]) -> None:
         if _rv(body) >= _rv(record.body):

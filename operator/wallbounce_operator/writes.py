@@ -6,6 +6,11 @@ changes: the phase, step, weights, verdict, pause reasons, conditions, an Event 
 figure shown by ``kubectl get wbr`` after rounding (error rate to 0.1 %, p95 to 0.1 s, confidence to 0.01); and at
 least once per heartbeat, so users see the rollout is watched and a restarted operator finds recent evidence. The
 window's request count, the error rate's bounds and the cost per request are refreshed with those writes.
+
+``pendingEvents`` is the Events' outbox: an Event decided is written there before it is posted (a cause), and once
+posted it is dropped from the status by the next write, whatever its cause (after a step, the route's confirmation
+follows within seconds), or after ``EVENTS_LINGER`` by a write of its own. An operator restarted meanwhile posts it
+again under its fixed name, which the API server refuses as a twin.
 (docs/operator-contract.md, "When the status is written".)
 """
 
@@ -18,6 +23,7 @@ from typing import Any
 from .model import RolloutStatus
 
 HEARTBEAT = 720.0  # seconds: with a 30 s interval, under 5 % of the rollouts write per steady look
+EVENTS_LINGER = 10.0  # seconds posted Events stay in status.pendingEvents waiting for a write that drops them
 _NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[+-]?\d+)?")
 _SHOWN = {"errorRate": 3, "latencyP95": 1, "consensusConfidence": 2}  # kubectl get wbr's columns
 _UNSHOWN = ("requests", "errorRateLower", "errorRateUpper", "costPerRequest")  # refreshed with the heartbeat
@@ -30,7 +36,7 @@ def _words(text: Any) -> Any:
 def visible(status: dict[str, Any]) -> dict[str, Any]:
     """What a user reads of a status (as stored): without the fields that move every look, with the numbers in its
     messages blanked and the shown figures rounded."""
-    out = {k: v for k, v in status.items() if k not in ("lastAnalysisAt", "evidence")}
+    out = {k: v for k, v in status.items() if k not in ("lastAnalysisAt", "evidence", "pendingEvents")}
     out["message"] = _words(out.get("message"))
     analysis = dict(out.get("analysis") or {})
     if analysis:
@@ -54,15 +60,24 @@ def heartbeat_of(namespace: str, name: str, heartbeat: float = HEARTBEAT) -> flo
 
 
 def cause(written: dict[str, Any] | None, new: RolloutStatus, last_write: float, now: float,
-          heartbeat: float = HEARTBEAT) -> str | None:
+          heartbeat: float = HEARTBEAT, linger: float = EVENTS_LINGER) -> str | None:
     """Why ``new`` needs writing, given the status ``written`` last (None: never written by this process): "first",
-    "heartbeat", or the first status field (in its order) whose visible value changed; None when it need not be."""
+    "heartbeat", the first status field (in its order) whose visible value changed, "pendingEvents" for Events not
+    yet in the outbox, "events" for posted ones left there ``linger`` seconds; None when it need not be."""
     if written is None:
         return "first"
     if now - last_write >= heartbeat:
         return "heartbeat"
     shown, before = visible(new.to_dict()), visible(written)
-    return next((key for key in (*shown, *before) if shown.get(key) != before.get(key)), None)
+    changed = next((key for key in (*shown, *before) if shown.get(key) != before.get(key)), None)
+    if changed is not None:
+        return changed
+    outbox = {entry.get("name") for entry in written.get("pendingEvents") or []}
+    if any(entry.name not in outbox for entry in new.pending_events):
+        return "pendingEvents"
+    if outbox and not new.pending_events and now - last_write >= linger:
+        return "events"
+    return None
 
 
 def due(written: dict[str, Any] | None, new: RolloutStatus, last_write: float, now: float,

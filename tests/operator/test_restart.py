@@ -88,7 +88,7 @@ def test_events_decided_before_a_crash_are_posted_after_the_restart_once(driver:
                                                          {"status": {"pendingEvents": entries}})
     assert driver.status("outbox")["pendingEvents"] == entries  # the CRD schema keeps the outbox
     operator.start()
-    driver.wait_status("outbox", "outbox emptied", lambda s: "pendingEvents" not in s, timeout=30)
+    driver.wait_status("outbox", "outbox emptied", lambda s: not s.get("pendingEvents"), timeout=30)
     listed = driver.core.list_namespaced_event(ns, field_selector="involvedObject.name=outbox").items
     by_name = {e.metadata.name: e for e in listed}
     assert {e["name"] for e in entries} <= set(by_name)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from wallbounce_operator.model import AnalysisStatus, Counts, Evidence, Phase, RolloutStatus
-from wallbounce_operator.writes import HEARTBEAT, cause, due, heartbeat_of, visible
+from wallbounce_operator.model import AnalysisStatus, Counts, Evidence, PendingEvent, Phase, RolloutStatus
+from wallbounce_operator.writes import EVENTS_LINGER, HEARTBEAT, cause, due, heartbeat_of, visible
 
 T = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
 
@@ -49,6 +49,20 @@ def test_a_write_says_why() -> None:
     assert cause(written, status(), 1000.0, 1000.0 + 720.0) == "heartbeat"
     assert cause(written, status(phase=Phase.HOLDING), 1000.0, 1030.0) == "phase"
     assert cause(written, status(pause_reasons=("Manual",)), 1000.0, 1030.0) == "pauseReasons"
+
+
+def test_events_are_written_before_they_are_posted_and_dropped_by_the_next_write() -> None:
+    started = PendingEvent(name="r.1", reason="StepStarted", time=T)
+    promoted = PendingEvent(name="r.2", reason="Promoted", time=T)
+    assert cause(status().to_dict(), status(pending_events=(started,)), 1000.0, 1001.0) == "pendingEvents"
+    outbox = status(pending_events=(started,)).to_dict()
+    assert cause(outbox, status(pending_events=(started,)), 1000.0, 1001.0) is None  # not posted yet: kept
+    assert cause(outbox, status(pending_events=(started, promoted)), 1000.0, 1001.0) == "pendingEvents"
+    # posted: no write of its own at once; the next write for any cause drops it, or one of its own after a while
+    assert cause(outbox, status(), 1000.0, 1001.0) is None
+    assert cause(outbox, status(weight=10, desired_weight=10), 1000.0, 1001.0) == "weight"
+    assert cause(outbox, status(), 1000.0, 1000.0 + EVENTS_LINGER) == "events"
+    assert not status().to_dict().get("pendingEvents")  # so that write empties the outbox
 
 
 def test_heartbeats_of_rollouts_started_together_are_spread() -> None:
